@@ -1,0 +1,96 @@
+"""The template's test helpers: bake a project, run a command in it, give it a venv.
+
+Every test suite uses these three; nothing else bakes or runs commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+
+
+def bake(out_dir: Path, **answers: str) -> Path:
+    """Generate a project into ``out_dir`` from the defaults plus ``answers``.
+
+    Returns the project's directory.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    project = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        output_dir=str(out_dir),
+        extra_context=answers,
+        accept_hooks=True,
+    )
+    return Path(project)
+
+
+def run(
+    cmd: list[str] | str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` and capture its output; on an unexpected failure show all of it."""
+    if isinstance(cmd, str):
+        cmd = shlex.split(cmd)
+    full_env = {**os.environ, **(env or {})}
+    print("$", shlex.join(str(c) for c in cmd), f"(in {cwd})" if cwd else "", flush=True)
+    result = subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=full_env,
+        text=True,
+        capture_output=True,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"command failed with exit code {result.returncode}: {shlex.join(map(str, cmd))}\n"
+            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+        )
+    return result
+
+
+def python_for(version: str) -> str:
+    """The interpreter for a ``X.Y`` version: pyenv's if it has one, else this one.
+
+    pyenv's shims answer only for its global version, so ask pyenv for the prefix.
+    """
+    found = subprocess.run(
+        ["pyenv", "prefix", version], text=True, capture_output=True, check=False
+    )
+    if found.returncode == 0:
+        return str(Path(found.stdout.strip().splitlines()[-1]) / "bin" / "python")
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return sys.executable
+    raise AssertionError(f"no Python {version} on this machine (tried pyenv and {sys.executable})")
+
+
+def project_venv(project: Path, extras: str = "cpu,test", python: str | None = None) -> Path:
+    """Create ``project/.venv`` with the project installed editable; return its ``bin``.
+
+    uv's shared cache means TensorFlow is downloaded once per machine, then linked.
+    """
+    venv = project / ".venv"
+    interpreter = python or python_for(DEFAULTS["python_version"][0])
+    env = {"UV_COMPILE_BYTECODE": "1"}
+    run(["uv", "venv", "--quiet", "--python", interpreter, str(venv)], env=env)
+    run(
+        ["uv", "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+         "-e", f".[{extras}]"],
+        cwd=project,
+        env=env,
+    )
+    return venv / "bin"

@@ -1,0 +1,5 @@
+"""Lets ``python -m <package> ...`` run the command-line interface."""
+
+from .cli import main
+
+raise SystemExit(main())
