@@ -1,0 +1,189 @@
+"""Check every answer before cookiecutter writes anything.
+
+All problems are reported together, each with the field, the bad value and an
+example of a good one. A non-zero exit makes cookiecutter delete the half-made
+project directory, so a bad answer leaves nothing behind.
+
+The answers arrive as JSON text inside a raw string and are parsed as data:
+an answer is never pasted into Python code, so quotes or code in a project
+name are harmless.
+"""
+
+import json
+import keyword
+import re
+import sys
+
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+PARTITION_MAX_HOURS = {"short": 4, "normal": 48, "long": 7 * 24, "gengpu": 48}
+# The largest node of each partition (MB), as Slurm reports it; `sinfo -o "%P %m"` on Quest.
+PARTITION_MAX_MEM_MB = {"short": 243_000, "normal": 243_000, "long": 243_000, "gengpu": 490_000}
+MAX_GPUS_PER_NODE = 4
+MAX_GPUS_PER_USER = 8  # Quest's limit on GPUs in use by one user at a time
+MAX_NODES = 4
+# TensorFlow releases from 2.16 on; newer minors are accepted unchecked.
+KNOWN_TF = {"2.16": (1, 2), "2.17": (0, 1), "2.18": (0, 1), "2.19": (0, 1), "2.20": (0,), "2.21": (0,)}
+PYTHON_CHOICES = ("3.11", "3.12", "3.13")
+MIN_TF_FOR_PYTHON = {"3.13": 20}  # first TensorFlow minor with wheels for that Python
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"test", "tests"}
+SHADOWED = STDLIB | {"tensorflow", "keras", "numpy", "matplotlib", "tqdm", "nox", "src"}
+
+
+def problem(field, value, why, example):
+    return f"  - {field}: {value!r} {why}; for example: {example}"
+
+
+def check_text(field, value, example):
+    if not value.strip():
+        return [problem(field, value, "is empty", example)]
+    if CONTROL.search(value):
+        return [problem(field, value, "contains a control character (newline, tab, ...)", example)]
+    return []
+
+
+def check_pattern(field, value, pattern, what, example):
+    if re.fullmatch(pattern, value):
+        return []
+    return [problem(field, value, f"is not {what}", example)]
+
+
+def check_choice(field, value, choices):
+    if value in choices:
+        return []
+    return [problem(field, value, "is not one of " + ", ".join(choices), choices[0])]
+
+
+def check_package(value):
+    example = "genai_project"
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", value):
+        return [problem("package", value, "is not a lowercase Python identifier", example)]
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        return [problem("package", value, "is a Python keyword", example)]
+    if value in SHADOWED:
+        return [problem("package", value, "would hide a module of the same name", example)]
+    return []
+
+
+def check_int(field, value, low, high):
+    if re.fullmatch(r"[0-9]+", value) and low <= int(value) <= high:
+        return []
+    return [problem(field, value, f"is not a whole number from {low} to {high}", str(max(low, 1)))]
+
+
+def walltime_seconds(value):
+    """Seconds in a Slurm time: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S; None if malformed."""
+    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", value)
+    if not match:
+        return None
+    days, first, second, third = match.groups()
+    if days is not None:
+        hours, minutes, seconds = int(first), int(second or 0), int(third or 0)
+        days = int(days)
+    elif third is not None:
+        days, hours, minutes, seconds = 0, int(first), int(second), int(third)
+    else:
+        days, hours, minutes, seconds = 0, 0, int(first), int(second or 0)
+    if (days and hours > 23) or minutes > 59 or seconds > 59:
+        return None
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def check_walltime(value, partition):
+    seconds = walltime_seconds(value)
+    if seconds is None or seconds == 0:
+        return [problem("walltime", value, "is not a Slurm time (HH:MM:SS or D-HH:MM:SS)", "00:10:00")]
+    limit = PARTITION_MAX_HOURS.get(partition)
+    if limit is not None and seconds > limit * 3600:
+        why = f"exceeds the {partition} partition's maximum of {limit} hours"
+        return [problem("walltime", value, why, "04:00:00" if partition == "short" else "12:00:00")]
+    return []
+
+
+def check_mem(value, partition):
+    found = check_pattern("mem", value, r"[1-9][0-9]*[MG]", "a memory size in M or G", "20G")
+    if found:
+        return found
+    megabytes = int(value[:-1]) * (1000 if value.endswith("G") else 1)
+    limit = PARTITION_MAX_MEM_MB.get(partition)
+    if limit is not None and megabytes > limit:
+        why = f"is more than a {partition} node has ({limit // 1000}G)"
+        return [problem("mem", value, why, "20G")]
+    return []
+
+
+def check_gpus(answers):
+    partition, gpu = answers["partition"], answers["gpu"]
+    found = []
+    if partition == "gengpu" and gpu == "none":
+        found.append(problem("gpu", gpu, "is not allowed on gengpu, which is only for GPU jobs", "a100"))
+    if partition in PARTITION_MAX_HOURS and partition != "gengpu" and gpu != "none":
+        why = f"needs the gengpu partition; {partition} nodes have no GPUs"
+        found.append(problem("gpu", gpu, why, "none"))
+    low = 0 if gpu == "none" else 1
+    found += check_int("gpus_per_node", answers["gpus_per_node"], low, MAX_GPUS_PER_NODE)
+    found += check_int("nodes", answers["nodes"], 1, MAX_NODES)
+    if not found and gpu != "none":
+        total = int(answers["gpus_per_node"]) * int(answers["nodes"])
+        if total > MAX_GPUS_PER_USER:
+            why = f"x {answers['nodes']} nodes = {total} GPUs, over Quest's limit of {MAX_GPUS_PER_USER}"
+            found.append(problem("gpus_per_node", answers["gpus_per_node"], why, "2"))
+    return found
+
+
+def check_tensorflow(value, python):
+    example = "2.21.0"
+    match = re.fullmatch(r"2\.(\d+)\.(\d+)", value)
+    if not match:
+        return [problem("tensorflow_version", value, "is not a TensorFlow version X.Y.Z", example)]
+    minor, patch = int(match[1]), int(match[2])
+    if minor < 16:
+        return [problem("tensorflow_version", value, "is older than 2.16 (Keras 3)", example)]
+    if f"2.{minor}" in KNOWN_TF and patch not in KNOWN_TF[f"2.{minor}"]:
+        return [problem("tensorflow_version", value, "is not a released TensorFlow", example)]
+    if minor < MIN_TF_FOR_PYTHON.get(python, 0):
+        why = f"has no wheels for Python {python} (needs 2.{MIN_TF_FOR_PYTHON[python]} or newer)"
+        return [problem("tensorflow_version", value, why, example)]
+    return []
+
+
+def validate(a):
+    partition = a["partition"]
+    found = []
+    found += check_text("project_name", a["project_name"], "GenAI Project")
+    found += check_pattern(
+        "project", a["project"], r"[a-z][a-z0-9]*(-[a-z0-9]+)*",
+        "a directory name of lowercase letters, digits and single '-'", "genai-project",
+    )
+    found += check_package(a["package"])
+    found += check_text("author", a["author"], "Ada Lovelace")
+    found += check_pattern("netid", a["netid"], r"[a-z]{3}[0-9]{3,4}", "a Northwestern NetID", "abc1234")
+    found += check_pattern(
+        "email", a["email"], r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address", "abc1234@u.northwestern.edu"
+    )
+    found += check_pattern(
+        "quest_account", a["quest_account"], r"[pbew][0-9]{4,5}", "a Quest allocation", "p32562"
+    )
+    found += check_choice("partition", partition, tuple(PARTITION_MAX_HOURS))
+    found += check_choice("gpu", a["gpu"], ("a100", "h100", "any", "none"))
+    found += check_gpus(a)
+    found += check_walltime(a["walltime"], partition)
+    found += check_mem(a["mem"], partition)
+    found += check_choice("python_version", a["python_version"], PYTHON_CHOICES)
+    found += check_tensorflow(a["tensorflow_version"], a["python_version"])
+    return found
+
+
+def main():
+    answers = {key: str(value) for key, value in ANSWERS.items() if not key.startswith("_")}
+    found = validate(answers)
+    if found:
+        print(f"\nerror: {len(found)} answer(s) need fixing; nothing was generated.", file=sys.stderr)
+        print("\n".join(found), file=sys.stderr)
+        print("Run cookiecutter again with corrected answers.\n", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
