@@ -1,0 +1,89 @@
+#!/bin/bash
+# Start mini-Quest: a private Slurm (munged + slurmctld + two slurmd) that mimics
+# Quest's partitions (short, normal, long, gengpu with a100/h100 GPUs).
+#
+#   eval "$(slurm/start.sh)"        # prints: export SLURM_CONF=...; export MINIQUEST_DIR=...
+#   sbatch ... ; squeue ; sinfo
+#   slurm/stop.sh "$MINIQUEST_DIR"
+#
+# Everything (configs, state, spool, logs, munge socket, fake GPU devices) lives in one
+# new directory /tmp/mq-XXXX: its path must stay short, because unix socket paths over
+# 108 bytes break every job. Needs root (slurmd runs jobs as the submitting user).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+die() { echo "mini-quest: error: $*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (slurmd and munged need it)"
+for cmd in munged slurmctld slurmd sinfo python3; do
+    command -v "$cmd" >/dev/null || die "'$cmd' not found; install Slurm with: apt-get install -y slurm-wlm munge"
+done
+
+dir="$(mktemp -d /tmp/mq-XXXX)"
+chmod 755 "$dir"
+mkdir -p "$dir"/{state,spool,log,dev,munge}
+chmod 700 "$dir/munge"
+
+# On any failure below: show the logs and stop what was started.
+fail() {
+    echo "mini-quest: start failed; logs in $dir/log:" >&2
+    tail -n 20 "$dir"/log/* >&2 2>/dev/null || true
+    "$here/stop.sh" "$dir" >&2 || true
+    exit 1
+}
+trap fail ERR
+
+# Free TCP ports for slurmctld and the two slurmd (other Slurms may run on this machine).
+read -r ctld_port cpu_port gpu_port < <(python3 - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+PY
+)
+
+# Fake GPUs: character devices with NVIDIA's major number (60).
+for i in 0 1 2 3 4 5 6 7; do
+    mknod "$dir/dev/nvidia$i" c 60 "$i"
+done
+
+fill() {
+    sed -e "s|@DIR@|$dir|g" -e "s|@HOST@|$(hostname -s)|g" \
+        -e "s|@CTLD_PORT@|$ctld_port|g" -e "s|@CPU_PORT@|$cpu_port|g" \
+        -e "s|@GPU_PORT@|$gpu_port|g" "$1" >"$2"
+}
+fill "$here/slurm.conf.in" "$dir/slurm.conf"
+fill "$here/gres.conf.in" "$dir/gres.conf"
+cp "$here/cgroup.conf" "$dir/cgroup.conf"
+export SLURM_CONF="$dir/slurm.conf"
+
+# munge: its own key and socket, so a system munged (if any) is left alone.
+dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
+chmod 400 "$dir/munge/munge.key"
+# MINIQUEST_DAEMON marks the daemons (and the slurmstepd they start) for stop.sh.
+export MINIQUEST_DAEMON="$dir"
+munged --force --socket="$dir/munge.sock" --key-file="$dir/munge/munge.key" \
+    --pid-file="$dir/munged.pid" --log-file="$dir/log/munged.log" \
+    --seed-file="$dir/munge/munged.seed"
+
+slurmctld -f "$SLURM_CONF"
+slurmd -f "$SLURM_CONF" -N mq-cpu
+slurmd -f "$SLURM_CONF" -N mq-gpu
+unset MINIQUEST_DAEMON
+
+# Ready when both nodes are idle.
+for _ in $(seq 1 150); do
+    if [[ "$(sinfo -h -N -o '%N %t' 2>/dev/null | sort -u | grep -c ' idle$')" -ge 2 ]]; then
+        trap - ERR
+        echo "mini-quest: up in $dir (sinfo/squeue/sbatch need SLURM_CONF)" >&2
+        echo "export SLURM_CONF=$dir/slurm.conf"
+        echo "export MINIQUEST_DIR=$dir"
+        exit 0
+    fi
+    sleep 0.2
+done
+echo "mini-quest: nodes did not become idle in 30 s:" >&2
+sinfo -N >&2 || true
+fail
