@@ -1,0 +1,26 @@
+"""Shared test helpers: run the command-line interface as a student would."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+PACKAGE = "{{ cookiecutter.package }}"
+
+
+@pytest.fixture
+def cli():
+    """Run ``python -m <package> ARGS`` in a subprocess; return the finished process."""
+
+    def run(*args: str, env: dict | None = None, timeout: float | None = None):
+        return subprocess.run(
+            [sys.executable, "-m", PACKAGE, *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=timeout,
+            check=False,
+        )
+
+    return run

@@ -1,0 +1,106 @@
+"""The GPU check reports cleanly with or without a GPU, and --require-gpu fails loudly."""
+
+import json
+import sys
+
+import pytest
+
+from {{ cookiecutter.package }} import _tf, gpu_check
+
+tf = _tf.import_tensorflow()
+HAS_GPU = bool(tf.config.list_logical_devices("GPU"))
+
+
+@pytest.fixture(scope="module")
+def report(request):
+    return gpu_check.collect(tf, size=256)
+
+
+def test_report_has_what_the_course_run_py_logged_and_more(report):
+    for key in ("cwd", "time", "tensorflow", "physical_gpus", "logical_gpus", "host", "python"):
+        assert report[key] is not None
+    assert report["tensorflow"] == tf.__version__
+    assert set(report["build"]) == {"is_cuda_build", "cuda_version", "cudnn_version"}
+
+
+def test_every_visible_gpu_is_timed(report):
+    assert sorted(report["gpu_tflops"]) == sorted(report["logical_gpus"])
+    assert all(tflops > 0 for tflops in report["gpu_tflops"].values())
+    assert report["cpu_tflops"] > 0
+
+
+def test_matmul_rate_is_positive_and_finite():
+    tflops = gpu_check.matmul_tflops(tf, "/CPU:0", size=128, repeats=2)
+    assert 0 < tflops < 1e6
+
+
+def test_json_output_is_one_object(cli):
+    done = cli("gpu-check", "--json", "--size", "256")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["tensorflow"] == tf.__version__
+    assert "Num GPUs Available" in done.stderr  # the human log goes to stderr
+
+
+def test_require_gpu_matches_what_tensorflow_sees(cli):
+    done = cli("gpu-check", "--require-gpu", "--size", "256")
+    if HAS_GPU:
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode == gpu_check.NO_GPU_EXIT
+        assert "error: --require-gpu: TensorFlow sees no GPU" in done.stderr
+
+
+def test_slurm_variables_are_reported(cli):
+    env = {"SLURM_JOB_ID": "4242", "CUDA_VISIBLE_DEVICES": "0"}
+    done = cli("gpu-check", "--json", "--size", "64", env=env)
+    report = json.loads(done.stdout)
+    assert report["slurm_job_id"] == "4242"
+    assert report["cuda_visible_devices"] == "0"
+    assert "Slurm job id: 4242" in done.stderr
+
+
+def test_tensorflow_import_noise_is_hidden(cli):
+    done = cli("gpu-check", "--size", "64")
+    noisy = [line for line in done.stderr.splitlines() if "oneDNN" in line or "cuda_" in line]
+    assert noisy == []
+
+
+def no_gpu_report(is_cuda_build, visible):
+    build = {"is_cuda_build": is_cuda_build, "cuda_version": None, "cudnn_version": None}
+    return {"logical_gpus": [], "build": build, "cuda_visible_devices": visible}
+
+
+@pytest.mark.parametrize(
+    ("is_cuda_build", "visible", "hint"),
+    [
+        (False, "0", "CPU-only build"),
+        (True, None, "none was given"),
+        (True, "0,1", "nvidia-smi"),
+    ],
+)
+def test_diagnosis_explains_a_missing_gpu(is_cuda_build, visible, hint):
+    assert hint in gpu_check.diagnose(no_gpu_report(is_cuda_build, visible))
+
+
+def test_build_info_without_cuda_keys():
+    class CpuBuild:
+        @staticmethod
+        def get_build_info():
+            return {"is_cuda_build": False}  # the CPU wheel has no cuda_version key
+
+    class FakeTf:
+        sysconfig = CpuBuild
+
+    assert gpu_check.build_info(FakeTf) == {
+        "is_cuda_build": False,
+        "cuda_version": None,
+        "cudnn_version": None,
+    }
+
+
+def test_missing_tensorflow_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(SystemExit) as stop:
+        _tf.import_tensorflow()
+    assert 'pip install -e ".[gpu]"' in str(stop.value.code)
