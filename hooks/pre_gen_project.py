@@ -23,7 +23,14 @@ MAX_GPUS_PER_NODE = 4
 MAX_GPUS_PER_USER = 8  # Quest's limit on GPUs in use by one user at a time
 MAX_NODES = 4
 # TensorFlow releases from 2.16 on; newer minors are accepted unchecked.
-KNOWN_TF = {"2.16": (1, 2), "2.17": (0, 1), "2.18": (0, 1), "2.19": (0, 1), "2.20": (0,), "2.21": (0,)}
+KNOWN_TF = {
+    "2.16": (1, 2),
+    "2.17": (0, 1),
+    "2.18": (0, 1),
+    "2.19": (0, 1),
+    "2.20": (0,),
+    "2.21": (0,),
+}
 PYTHON_CHOICES = ("3.11", "3.12", "3.13")
 MIN_TF_FOR_PYTHON = {"3.13": 20}  # first TensorFlow minor with wheels for that Python
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -93,7 +100,9 @@ def walltime_seconds(value):
 def check_walltime(value, partition):
     seconds = walltime_seconds(value)
     if seconds is None or seconds == 0:
-        return [problem("walltime", value, "is not a Slurm time (HH:MM:SS or D-HH:MM:SS)", "00:10:00")]
+        return [
+            problem("walltime", value, "is not a Slurm time (HH:MM:SS or D-HH:MM:SS)", "00:10:00")
+        ]
     limit = PARTITION_MAX_HOURS.get(partition)
     if limit is not None and seconds > limit * 3600:
         why = f"exceeds the {partition} partition's maximum of {limit} hours"
@@ -117,7 +126,9 @@ def check_gpus(answers):
     partition, gpu = answers["partition"], answers["gpu"]
     found = []
     if partition == "gengpu" and gpu == "none":
-        found.append(problem("gpu", gpu, "is not allowed on gengpu, which is only for GPU jobs", "a100"))
+        found.append(
+            problem("gpu", gpu, "is not allowed on gengpu, which is only for GPU jobs", "a100")
+        )
     if partition in PARTITION_MAX_HOURS and partition != "gengpu" and gpu != "none":
         why = f"needs the gengpu partition; {partition} nodes have no GPUs"
         found.append(problem("gpu", gpu, why, "none"))
@@ -153,14 +164,23 @@ def validate(a):
     found = []
     found += check_text("project_name", a["project_name"], "GenAI Project")
     found += check_pattern(
-        "project", a["project"], r"[a-z][a-z0-9]*(-[a-z0-9]+)*",
-        "a directory name of lowercase letters, digits and single '-'", "genai-project",
+        "project",
+        a["project"],
+        r"[a-z][a-z0-9]*(-[a-z0-9]+)*",
+        "a directory name of lowercase letters, digits and single '-'",
+        "genai-project",
     )
     found += check_package(a["package"])
     found += check_text("author", a["author"], "Ada Lovelace")
-    found += check_pattern("netid", a["netid"], r"[a-z]{3}[0-9]{3,4}", "a Northwestern NetID", "abc1234")
     found += check_pattern(
-        "email", a["email"], r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address", "abc1234@u.northwestern.edu"
+        "netid", a["netid"], r"[a-z]{3}[0-9]{3,4}", "a Northwestern NetID", "abc1234"
+    )
+    found += check_pattern(
+        "email",
+        a["email"],
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+        "an e-mail address",
+        "abc1234@u.northwestern.edu",
     )
     found += check_pattern(
         "quest_account", a["quest_account"], r"[pbew][0-9]{4,5}", "a Quest allocation", "p32562"
@@ -179,7 +199,9 @@ def main():
     answers = {key: str(value) for key, value in ANSWERS.items() if not key.startswith("_")}
     found = validate(answers)
     if found:
-        print(f"\nerror: {len(found)} answer(s) need fixing; nothing was generated.", file=sys.stderr)
+        print(
+            f"\nerror: {len(found)} answer(s) need fixing; nothing was generated.", file=sys.stderr
+        )
         print("\n".join(found), file=sys.stderr)
         print("Run cookiecutter again with corrected answers.\n", file=sys.stderr)
         sys.exit(1)
