@@ -138,7 +138,8 @@ def check_gpus(answers):
     if not found and gpu != "none":
         total = int(answers["gpus_per_node"]) * int(answers["nodes"])
         if total > MAX_GPUS_PER_USER:
-            why = f"x {answers['nodes']} nodes = {total} GPUs, over Quest's limit of {MAX_GPUS_PER_USER}"
+            nodes = answers["nodes"]
+            why = f"x {nodes} nodes = {total} GPUs, over Quest's limit of {MAX_GPUS_PER_USER}"
             found.append(problem("gpus_per_node", answers["gpus_per_node"], why, "2"))
     return found
 
