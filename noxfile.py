@@ -1,0 +1,38 @@
+"""Every check of the template, one nox session per concern.  Run them all:  nox
+
+Each session installs the template's test tools into a fresh environment and
+runs one pytest suite from tests/; the suites bake the template into temporary
+directories (tests/helpers.py) and run the generated project's own tools.
+"""
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+
+REQUIREMENTS = "requirements-dev.txt"
+
+
+def pytest_suite(session: nox.Session, *paths: str) -> None:
+    """Install the test tools, then run pytest on ``paths`` (extra arguments after --)."""
+    session.install("-r", REQUIREMENTS)
+    session.run("pytest", *paths, *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """pre-commit over the template (the Jinja folder is linted after baking, in `generated`)."""
+    session.install("-r", REQUIREMENTS)
+    session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Bake every choice and odd names; reject every bad answer cleanly."""
+    pytest_suite(session, "tests/test_bake.py", "tests/test_validation.py")
+
+
+@nox.session
+def generated(session: nox.Session) -> None:
+    """Bake, then run the generated project's own `nox -s tests lint` in fresh environments."""
+    pytest_suite(session, "tests/test_generated.py")
