@@ -57,6 +57,9 @@ fill() {
 fill "$here/slurm.conf.in" "$dir/slurm.conf"
 fill "$here/gres.conf.in" "$dir/gres.conf"
 cp "$here/cgroup.conf" "$dir/cgroup.conf"
+# Slurm's MailProg: record each job e-mail (arguments, then the body) in mail.log.
+printf '#!/bin/sh\n{ echo "mail $*"; cat; } >>"%s/mail.log"\n' "$dir" >"$dir/mail.sh"
+chmod 755 "$dir/mail.sh"
 export SLURM_CONF="$dir/slurm.conf"
 
 # munge: its own key and socket, so a system munged (if any) is left alone.

@@ -1,0 +1,65 @@
+# shellcheck shell=bash
+# Sourced by every jobscript in slurm/ (and by setup_env.sh): one place for the
+# environment's location, its activation and the banner at the top of each log.
+# Not a job itself: `source slurm/common.sh` from the project's root directory.
+
+# Where the Python environment lives. Quest's default is your allocation's project
+# space (home has a small quota; conda environments with CUDA take several GB).
+# Override per job:   sbatch --export=ALL,PROJECT_ENV=/path/to/env slurm/train.sh
+DEFAULT_PROJECT_ENV="/projects/{{ cookiecutter.quest_account }}/{{ cookiecutter.netid }}/envs/{{ cookiecutter.project }}"
+PROJECT_ENV="${PROJECT_ENV:-$DEFAULT_PROJECT_ENV}"
+# shellcheck disable=SC2034  # used by the scripts that source this file
+PACKAGE="{{ cookiecutter.package }}"
+
+# Quest has environment modules (`module load ...`); a laptop or a plain Slurm has not.
+# Each call is guarded, so the same scripts run everywhere.
+have_modules() { command -v module >/dev/null 2>&1; }
+
+load_conda() {
+    if have_modules; then
+        module load mamba
+    fi
+    command -v conda >/dev/null 2>&1 || {
+        echo "error: conda not found (on Quest: module load mamba)" >&2
+        return 1
+    }
+    eval "$(conda shell.bash hook)"
+}
+
+# Activate the environment made by slurm/setup_env.sh: a conda environment on Quest,
+# a venv elsewhere. Fails with a clear message if it does not exist yet.
+activate_env() {
+    if [[ ! -x "$PROJECT_ENV/bin/python" ]]; then
+        echo "error: no Python environment at PROJECT_ENV=$PROJECT_ENV" >&2
+        echo "  Make it once on a login node:  bash slurm/setup_env.sh" >&2
+        echo "  or point the job at yours:     sbatch --export=ALL,PROJECT_ENV=/path/to/env ..." >&2
+        return 1
+    fi
+    if have_modules; then
+        module purge  # start from a clean slate: no modules inherited from your login shell
+    fi
+    # Activation scripts read unset variables, so relax `set -u` around them.
+    set +u
+    if [[ -d "$PROJECT_ENV/conda-meta" ]]; then
+        load_conda && conda activate "$PROJECT_ENV"
+    else
+        # shellcheck source=/dev/null
+        source "$PROJECT_ENV/bin/activate"
+    fi
+    set -u
+    # Logs appear as they are written, not when Python's buffer fills up.
+    export PYTHONUNBUFFERED=1
+}
+
+# What ran, where and with which resources: the first thing to read in a log.
+job_banner() {
+    echo "=== ${SLURM_JOB_NAME:-$(basename "$0")} job ${SLURM_JOB_ID:-(not under Slurm)}" \
+        "${SLURM_ARRAY_TASK_ID:+array task $SLURM_ARRAY_TASK_ID }started $(date '+%F %T')"
+    echo "host:       $(hostname)"
+    echo "partition:  ${SLURM_JOB_PARTITION:-none}   account: ${SLURM_JOB_ACCOUNT:-none}"
+    echo "nodes:      ${SLURM_JOB_NODELIST:-$(hostname)}   tasks: ${SLURM_NTASKS:-1}"
+    echo "GPUs:       CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-<not set: no GPU requested>}"
+    echo "restarts:   ${SLURM_RESTART_COUNT:-0}"
+    echo "directory:  $PWD"
+    echo "PROJECT_ENV=$PROJECT_ENV"
+}

@@ -1,0 +1,38 @@
+#!/bin/bash
+# GPU check: your first Quest job. Asks for what you chose when the project was made,
+# then reports what TensorFlow sees{% if cookiecutter.gpu != "none" %}, and fails if it sees no GPU{% endif %}.
+#   cd {{ cookiecutter.project }} && sbatch slurm/gpu_check.sh
+#   cat logs/gpu-check-<jobid>.out
+# Slurm reads the #SBATCH lines below (they must come before the first command).
+#SBATCH --job-name=gpu-check
+#SBATCH --account={{ cookiecutter.quest_account }}
+#SBATCH --partition={{ cookiecutter.partition }}
+{%- if cookiecutter.gpu != "none" %}
+#SBATCH --gres=gpu:{% if cookiecutter.gpu != "any" %}{{ cookiecutter.gpu }}:{% endif %}{{ cookiecutter.gpus_per_node }}
+{%- endif %}
+#SBATCH --time={{ cookiecutter.walltime }}
+#SBATCH --nodes={{ cookiecutter.nodes }}
+#SBATCH --ntasks-per-node=1
+#SBATCH --mem={{ cookiecutter.mem }}
+#SBATCH --output=logs/%x-%j.out
+#SBATCH --mail-type=END,FAIL
+#SBATCH --mail-user={{ cookiecutter.email }}
+
+# Stop at the first failing command, unset variable or failing pipe stage.
+set -euo pipefail
+
+# Jobs start in the directory you ran sbatch from: the project's root.
+cd "${SLURM_SUBMIT_DIR:-.}"
+# shellcheck source=common.sh
+source slurm/common.sh
+job_banner
+activate_env
+
+# srun starts one check per node (just one with --nodes=1).
+{%- if cookiecutter.gpu != "none" %}
+# --require-gpu: exit code 3 (job FAILED) if TensorFlow finds no GPU, instead of
+# quietly running on the CPU.
+srun python -m "$PACKAGE" gpu-check --require-gpu
+{%- else %}
+srun python -m "$PACKAGE" gpu-check
+{%- endif %}
