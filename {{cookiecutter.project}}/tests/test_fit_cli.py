@@ -1,0 +1,186 @@
+"""``python -m <package> fit``: output, bad input, and a fit that survives a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package }}.cli import main
+
+PACKAGE = "{{ cookiecutter.package }}"
+
+
+def fit(capsys, *args):
+    """Run ``fit`` in this process; return (exit code, stdout, stderr)."""
+    code = main(["fit", "--no-progress", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "steps"),
+    [
+        ("gaussian", [], 20),
+        ("gaussian", ["--closed-form"], 0),
+        ("box", [], 0),  # always closed form
+        ("gmm", ["--components", "4"], 20),
+    ],
+)
+def test_json_and_plot(tmp_path, capsys, model, extra, steps):
+    png = tmp_path / "plots" / "fit.png"
+    args = ["--model", model, "--steps", "20", "--n", "500", "--json", "--plot", str(png)]
+    code, out, _ = fit(capsys, *args, *extra)
+    assert code == 0
+    report = json.loads(out)  # stdout is exactly one JSON object
+    assert report["model"] == model
+    assert np.isfinite(report["nll"]) and report["n"] == 500
+    assert report["steps"] == steps
+    expected = {
+        "gaussian": {"loc", "scale_tril"},
+        "box": {"low", "high"},
+        "gmm": {"weights", "loc", "scale_tril"},
+    }[model]
+    assert expected <= set(report["params"])
+    if model == "gmm":
+        assert len(report["params"]["weights"]) == 4
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_readable_report_and_own_data(tmp_path, capsys):
+    points = np.random.default_rng(0).normal(size=(300, 3))
+    csv = tmp_path / "points.csv"
+    np.savetxt(csv, points, delimiter=",", header="a,b,c", comments="")
+    code, out, _ = fit(capsys, "--model", "gaussian", "--data", str(csv), "--steps", "50")
+    assert code == 0
+    assert "300 points in 3-D" in out and "nats per point" in out
+
+    npy = tmp_path / "points.npy"
+    np.save(npy, points)
+    code, out, _ = fit(capsys, "--model", "gaussian", "--data", str(npy), "--closed-form", "--json")
+    assert code == 0
+    expected = points.mean(axis=0)
+    np.testing.assert_allclose(json.loads(out)["params"]["loc"], expected, atol=1e-5)
+
+
+BAD_FILES = {
+    "nan.csv": ("1,2\n3,nan\n", "NaN or infinity"),
+    "ragged.csv": ("1,2\n3\n", "row 2 has 1 values"),
+    "words.csv": ("1,2\n3,x\n", "not all numbers"),
+    "empty.csv": ("x,y\n", "no points"),
+    "points.txt": ("1,2\n", "use .npy or .csv"),
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--components", "0"], "must be 1 or more"),
+        (["--lr", "0"], "must be a finite number above 0"),
+        (["--lr", "-0.1"], "must be a finite number above 0"),
+        (["--lr", "nan"], "must be a finite number above 0"),
+        (["--steps", "ten"], "is not a whole number"),
+        (["--batch-size", "0"], "must be 1 or more"),
+        (["--seed", "-3"], "must be between 0"),
+        (["--model", "circle"], "invalid choice"),
+    ],
+)
+def test_bad_options_exit_2(capsys, args, message):
+    with pytest.raises(SystemExit) as stop:
+        main(["fit", "--model", "gmm", *args])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "box", "--components", "3"], "--components applies only to --model gmm"),
+        (["--model", "gmm", "--closed-form"], "no closed-form MLE"),
+        (["--model", "gmm", "--n", "2", "--components", "3"], "2 points cannot fit 3"),
+        (["--model", "box", "--plot", "fit.nothing"], "ending in .png"),
+        (["--model", "box", "--data", "missing.csv"], "no such file"),
+        (["--model", "box", "--data", "x.csv", "--n", "10"], "cannot be used with --data"),
+        *(
+            [["--model", "gaussian", "--data", name], message]
+            for name, (_, message) in BAD_FILES.items()
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_the_reason(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    for name, (text, _) in BAD_FILES.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "x.csv").write_text("1,2\n3,4\n")
+    code, out, err = fit(capsys, *args)
+    assert code == 2
+    assert message in err and out == ""
+    assert list(tmp_path.glob("*.png")) == []
+
+
+def test_checkpoint_of_another_fit_is_refused(tmp_path, capsys):
+    common = ["--model", "gmm", "--steps", "20", "--checkpoint-dir", str(tmp_path / "ck")]
+    assert fit(capsys, *common)[0] == 0
+    code, _, err = fit(capsys, *common, "--lr", "0.01")
+    assert code == 2 and "different fit (differs in: learning_rate)" in err
+    assert (tmp_path / "ck" / "checkpoint").exists()  # nothing lost
+
+
+# -- kill and resume: a real signal to a real process ---------------------------------
+FIT = ["fit", "--model", "gmm", "--n", "1000", "--steps", "2500", "--batch-size", "64"]
+FIT += ["--lr", "0.02", "--seed", "3", "--checkpoint-every", "400", "--json"]
+
+
+def run_fit(*args):
+    done = subprocess.run(
+        [sys.executable, "-m", PACKAGE, *FIT, *args], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    return run_fit()
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGUSR1"])
+def test_killed_fit_resumes_to_the_same_parameters(tmp_path, uninterrupted, signal_name):
+    checkpoints = tmp_path / "checkpoints"
+    process = subprocess.Popen(
+        [sys.executable, "-m", PACKAGE, *FIT, "--checkpoint-dir", str(checkpoints)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Signal once the fit is well under way (its first periodic checkpoint exists).
+    while not (checkpoints / "ckpt-400.index").exists() and process.poll() is None:
+        time.sleep(0.01)
+    os.kill(process.pid, getattr(signal, signal_name))
+    out, err = process.communicate()
+    assert process.returncode == 75, err
+    assert out == ""
+    line = err.strip().splitlines()[-1]
+    assert f"{signal_name}: interrupted at step" in line
+    assert f"checkpoint saved to {checkpoints}; rerun the same command to resume" in line
+    stopped_at = int(line.split("interrupted at step ")[1].split(";")[0])
+    assert 400 <= stopped_at < 2500
+
+    resumed = run_fit("--checkpoint-dir", str(checkpoints))
+    assert resumed["resumed_from_step"] == stopped_at
+    assert resumed["steps"] == uninterrupted["steps"] == 2500
+    for name, value in uninterrupted["params"].items():
+        np.testing.assert_allclose(resumed["params"][name], value, rtol=1e-5, atol=1e-6)
+    assert resumed["nll"] == pytest.approx(uninterrupted["nll"], abs=1e-6)
+
+
+def test_finished_fit_rerun_does_no_more_steps(tmp_path, capsys):
+    args = ["--model", "gaussian", "--steps", "30", "--json", "--checkpoint-dir", str(tmp_path)]
+    first = json.loads(fit(capsys, *args)[1])
+    again = json.loads(fit(capsys, *args)[1])
+    assert again["resumed_from_step"] == 30
+    assert again["params"] == first["params"]
