@@ -36,3 +36,9 @@ def tests(session: nox.Session) -> None:
 def generated(session: nox.Session) -> None:
     """Bake, then run the generated project's own `nox -s tests lint` in fresh environments."""
     pytest_suite(session, "tests/test_generated.py")
+
+
+@nox.session
+def mle(session: nox.Session) -> None:
+    """The MLE starter under other names: its tests, the `fit` command, bench/mle.py."""
+    pytest_suite(session, "tests/test_mle.py")

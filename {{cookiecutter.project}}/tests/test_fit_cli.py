@@ -1,10 +1,13 @@
 """``python -m <package> fit``: output, bad input, and a fit that survives a kill."""
 
+import contextlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -130,52 +133,81 @@ def test_checkpoint_of_another_fit_is_refused(tmp_path, capsys):
     assert (tmp_path / "ck" / "checkpoint").exists()  # nothing lost
 
 
-# -- kill and resume: a real signal to a real process ---------------------------------
-FIT = ["fit", "--model", "gmm", "--n", "1000", "--steps", "2500", "--batch-size", "64"]
+# -- kill and resume: real signals ---------------------------------------------------
+FIT = ["--model", "gmm", "--n", "1000", "--steps", "1600", "--batch-size", "64"]
 FIT += ["--lr", "0.02", "--seed", "3", "--checkpoint-every", "400", "--json"]
-
-
-def run_fit(*args):
-    done = subprocess.run(
-        [sys.executable, "-m", PACKAGE, *FIT, *args], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+FIRST_CHECKPOINT = "ckpt-400.index"
 
 
 @pytest.fixture(scope="module")
 def uninterrupted():
-    return run_fit()
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["fit", "--no-progress", *FIT]) == 0
+    return json.loads(out.getvalue())
 
 
-@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGUSR1"])
-def test_killed_fit_resumes_to_the_same_parameters(tmp_path, uninterrupted, signal_name):
+def stopped_at(stderr: str, signal_name: str, checkpoints) -> int:
+    """Check the message of an interrupted fit; return the step it stopped at."""
+    line = stderr.strip().splitlines()[-1]
+    assert f"{signal_name}: interrupted at step" in line
+    assert f"checkpoint saved to {checkpoints}; rerun the same command to resume" in line
+    step = int(line.split("interrupted at step ")[1].split(";")[0])
+    assert 400 <= step < 1600  # signalled after the first checkpoint, before the end
+    return step
+
+
+def assert_resume_matches(capsys, checkpoints, step, uninterrupted):
+    code, out, err = fit(capsys, *FIT, "--checkpoint-dir", str(checkpoints))
+    assert code == 0, err
+    resumed = json.loads(out)
+    assert resumed["resumed_from_step"] == step
+    assert resumed["steps"] == uninterrupted["steps"] == 1600
+    for name, value in uninterrupted["params"].items():
+        np.testing.assert_allclose(resumed["params"][name], value, rtol=1e-5, atol=1e-6)
+    assert resumed["nll"] == pytest.approx(uninterrupted["nll"], abs=1e-6)
+
+
+def test_sigterm_stops_the_process_with_75_and_it_resumes(tmp_path, capsys, uninterrupted):
     checkpoints = tmp_path / "checkpoints"
     process = subprocess.Popen(
-        [sys.executable, "-m", PACKAGE, *FIT, "--checkpoint-dir", str(checkpoints)],
+        [sys.executable, "-m", PACKAGE, "fit", *FIT, "--checkpoint-dir", str(checkpoints)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    # Signal once the fit is well under way (its first periodic checkpoint exists).
-    while not (checkpoints / "ckpt-400.index").exists() and process.poll() is None:
+    while not (checkpoints / FIRST_CHECKPOINT).exists() and process.poll() is None:
         time.sleep(0.01)
-    os.kill(process.pid, getattr(signal, signal_name))
+    process.send_signal(signal.SIGTERM)
     out, err = process.communicate()
     assert process.returncode == 75, err
-    assert out == ""
-    line = err.strip().splitlines()[-1]
-    assert f"{signal_name}: interrupted at step" in line
-    assert f"checkpoint saved to {checkpoints}; rerun the same command to resume" in line
-    stopped_at = int(line.split("interrupted at step ")[1].split(";")[0])
-    assert 400 <= stopped_at < 2500
+    assert out == ""  # no half-finished JSON
+    step = stopped_at(err, "SIGTERM", checkpoints)
+    assert_resume_matches(capsys, checkpoints, step, uninterrupted)
 
-    resumed = run_fit("--checkpoint-dir", str(checkpoints))
-    assert resumed["resumed_from_step"] == stopped_at
-    assert resumed["steps"] == uninterrupted["steps"] == 2500
-    for name, value in uninterrupted["params"].items():
-        np.testing.assert_allclose(resumed["params"][name], value, rtol=1e-5, atol=1e-6)
-    assert resumed["nll"] == pytest.approx(uninterrupted["nll"], abs=1e-6)
+
+def test_sigusr1_stops_the_fit_and_it_resumes(tmp_path, capsys, uninterrupted):
+    """SIGUSR1 is what ``#SBATCH --signal=B:USR1@60`` sends before the time limit."""
+    checkpoints = tmp_path / "checkpoints"
+    finished = threading.Event()
+
+    def signal_when_under_way():
+        while not (checkpoints / FIRST_CHECKPOINT).exists():
+            if finished.wait(0.01):
+                return
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, lambda *_: None)  # a late signal is harmless
+    try:
+        watcher = threading.Thread(target=signal_when_under_way, daemon=True)
+        watcher.start()
+        code, out, err = fit(capsys, *FIT, "--checkpoint-dir", str(checkpoints))
+        finished.set()
+        watcher.join()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert code == 75 and out == ""
+    step = stopped_at(err, "SIGUSR1", checkpoints)
+    assert_resume_matches(capsys, checkpoints, step, uninterrupted)
 
 
 def test_finished_fit_rerun_does_no_more_steps(tmp_path, capsys):

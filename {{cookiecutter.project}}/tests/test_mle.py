@@ -175,6 +175,10 @@ def test_degenerate_data_get_a_clear_error():
         mle.Box(2).fit_closed_form(line)
     with pytest.raises(ValueError, match="singular"):
         mle.Gaussian(2).fit_closed_form(line)
+    with pytest.raises(ValueError, match="needs more points than dimensions"):
+        mle.Gaussian(2).fit(line[:2], steps=5, progress=False)
+    with pytest.raises(ValueError, match="2 point.* cannot start 3 components"):
+        mle.GaussianMixture(2, 3).fit(line[:2], steps=5, progress=False)
 
 
 def test_minibatch_fit_reaches_the_full_batch_fit():

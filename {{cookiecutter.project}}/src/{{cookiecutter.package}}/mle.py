@@ -215,6 +215,11 @@ class Gaussian(Density):
     def initialize(self, x, seed: int = 0) -> Gaussian:
         """Start at a randomly chosen data point, round, as wide as the data."""
         x = self._array(x)
+        if len(x) <= self.dim:
+            raise ValueError(
+                f"{len(x)} point(s) in {self.dim}-D: a Gaussian needs more points than "
+                "dimensions (with fewer, the likelihood grows without limit as it shrinks)"
+            )
         self._set_scale(x)
         start = x[np.random.default_rng(seed).integers(len(x))]
         self.loc_raw.assign((start - self.shift.numpy()) / self.spread.numpy())

@@ -25,6 +25,7 @@ import math
 import signal
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -205,12 +206,16 @@ def fit(
     progress: bool = True,
     initialize: bool = True,
     jit_compile: bool = False,
+    callback=None,
 ) -> FitResult:
     """Minimise the mean NLL of ``x`` with Adam for ``steps`` steps; return a ``FitResult``.
 
     With ``checkpoint_dir`` the fit saves every ``checkpoint_every`` steps, at the
     end, and when stopped by SIGTERM/SIGUSR1 (then raises ``Interrupted``); a
     later call with the same settings resumes from the newest checkpoint.
+
+    ``callback(step)``, if given, is called every ``checkpoint_every`` steps (to
+    log, evaluate, or measure); when it returns True the fit stops there.
 
     ``jit_compile=True`` compiles the loss and its gradient with XLA, which fuses
     the many small operations of a density into a few kernels: about 10x more
@@ -278,10 +283,10 @@ def fit(
 
     bar = _Progress(steps, start, enabled=progress)
     chunk = 1  # steps per call; grows until a call takes about CALL_SECONDS
+    current = start
     try:
         with _Stopper() as stopper:
             iterator = iter(dataset)
-            current = start
             while current < steps:
                 # Stop exactly at checkpoint steps and at the end.
                 count = min(chunk, steps - current, checkpoint_every - current % checkpoint_every)
@@ -293,34 +298,54 @@ def fit(
                 if not math.isfinite(loss):
                     raise FloatingPointError(
                         f"the NLL became {loss} by step {current}: the learning rate "
-                        f"({learning_rate}) is probably too large; try a smaller --lr"
+                        f"({learning_rate}) is probably too large (try a smaller --lr), or a "
+                        "component shrank onto a few points (try fewer components)"
                     )
                 bar.update(current, count, loss)
-                if stopper.signal_name:
+                if stopper.signal_name and current < steps:  # at the end: just finish
                     if manager is not None:
                         manager.save(checkpoint_number=current)
                     raise Interrupted(
                         current, stopper.signal_name, str(checkpoint_dir) if manager else None
                     )
-                if manager is not None and current % checkpoint_every == 0:
-                    manager.save(checkpoint_number=current)
+                if current % checkpoint_every == 0:
+                    if manager is not None:
+                        manager.save(checkpoint_number=current)
+                    if callback is not None and callback(current):
+                        break
     finally:
         bar.close()
-    if manager is not None and (manager.latest_checkpoint is None or start < steps):
-        manager.save(checkpoint_number=steps)
+    if manager is not None and (manager.latest_checkpoint is None or start < current):
+        manager.save(checkpoint_number=current)
     return FitResult(
         model=model,
-        steps=steps,
+        steps=current,
         nll=evaluate_nll(model, x, jit_compile=jit_compile),
         resumed_from_step=start,
         seconds=time.monotonic() - began,
     )
 
 
+_COMPILED_LOG_PROB = weakref.WeakKeyDictionary()
+
+
+def _compiled_log_prob(model, jit_compile: bool):
+    """``model.log_prob`` as a ``tf.function``, traced once per model (not once per call)."""
+    compiled = _COMPILED_LOG_PROB.setdefault(model, {})
+    if jit_compile not in compiled:
+        ref = weakref.ref(model)  # no strong reference: the model can still be freed
+        compiled[jit_compile] = tf.function(
+            lambda x: ref().log_prob(x),
+            input_signature=[tf.TensorSpec([None, model.dim], tf.float32)],  # any number of rows
+            jit_compile=jit_compile,
+        )
+    return compiled[jit_compile]
+
+
 def evaluate_nll(model, x: np.ndarray, batch_size: int = 65536, jit_compile: bool = False) -> float:
     """Mean NLL over all of ``x``, in chunks so memory stays bounded for big data."""
     total = 0.0
-    log_prob = tf.function(model.log_prob, jit_compile=jit_compile)
+    log_prob = _compiled_log_prob(model, jit_compile)
     for start in range(0, len(x), batch_size):
         chunk = tf.constant(x[start : start + batch_size])
         total += float(tf.reduce_sum(tf.cast(log_prob(chunk), tf.float64)))
