@@ -14,6 +14,11 @@ Written as a *custom* loop (not Keras ``Model.fit``) so every part is visible:
    step it is on, saves, and exits with code 75 ("try again"). Run the same
    command again and it continues where it stopped, ending with the same
    parameters as a run that was never stopped.
+
+Ready for several GPUs or nodes (``distribute.py``): the model's and Adam's
+variables are created inside ``fit``, so calling it under ``strategy.scope()``
+creates them there; the batches come from ``tf.data``; and ``train_step`` is
+what ``strategy.run`` would call on each replica.
 """
 
 from __future__ import annotations
