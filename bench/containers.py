@@ -1,0 +1,172 @@
+"""Benchmark the generated Dockerfile against the course's pattern (issue: Containers).
+
+    python bench/containers.py [--repeats 3] [--python 3.12]
+
+Bakes the template with the defaults and builds with podman on the local stand-in
+base image (containers/standin.sh), CPU variant, in one run:
+
+(a) rebuild time of the `dev` image after a one-line source edit, beside the same
+    edit with the course's Dockerfile (`COPY . /app` then
+    `pip install --no-cache-dir -r requirements.txt`, with the same packages);
+    the ratio course / ours;
+(b) size our layers add to the base image (`base` and `dev` targets) beside the
+    size the course's pattern adds;
+(c) seconds from `podman run` of the code-server image to `/healthz` answering.
+
+Each build is warmed once first (both then start from their own cache). Prints
+medians over the repeats, and a JSON line with everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import bake, podman, standin_base_image  # noqa: E402
+
+IMAGE = "localhost/bench-containers"
+COURSE_DOCKERFILE = """\
+# The course's pattern (lecture: "Docker | Deep Learning Container"), on the same base.
+FROM {base}
+WORKDIR /app
+COPY . /app
+RUN pip install --no-cache-dir -r requirements.txt
+CMD ["python", "-m", "{package}", "gpu-check"]
+"""
+
+
+def course_requirements(pyproject: Path) -> str:
+    """The packages our `dev` image gets (dependencies, cpu, test, dev extras) as one list."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    extras = project["optional-dependencies"]
+    wanted = project["dependencies"] + extras["cpu"] + extras["test"] + extras["dev"]
+    own = project["name"]
+    return "\n".join([r for r in wanted if not r.startswith(own)] + ["-e ."]) + "\n"
+
+
+def build(context: Path, tag: str, *options: str) -> float:
+    start = time.perf_counter()
+    podman("build", *options, "-t", f"{IMAGE}:{tag}", context)
+    return time.perf_counter() - start
+
+
+def edit(source: Path, n: int) -> None:
+    source.write_text(source.read_text() + f"# one-line edit {n}\n")
+
+
+def size(image: str) -> int:
+    return int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthz_seconds() -> float:
+    port = free_port()
+    start = time.perf_counter()
+    name = podman(
+        "run", "-d", "-p", f"127.0.0.1:{port}:8080", "-e", "PASSWORD=bench", f"{IMAGE}:code-server"
+    ).stdout.strip()
+    try:
+        for _ in range(20000):
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    return time.perf_counter() - start
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("code-server never answered /healthz")
+    finally:
+        podman("rm", "-f", name, check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--python", default="3.12", help="python_version to bake (default 3.12)")
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+
+    base_image = standin_base_image(args.python)
+    with tempfile.TemporaryDirectory(prefix="bench-containers-") as tmp:
+        ours = bake(Path(tmp) / "ours", python_version=args.python)
+        package = ours.name.replace("-", "_")
+        course = Path(tmp) / "course"
+        shutil.copytree(ours, course, ignore=shutil.ignore_patterns(".git"))
+        (course / "Dockerfile").write_text(
+            COURSE_DOCKERFILE.format(base=base_image, package=package)
+        )
+        (course / "requirements.txt").write_text(course_requirements(course / "pyproject.toml"))
+
+        cpu = ("--build-arg", "TF_VARIANT=cpu")
+        print("warming: our base, dev, code-server; the course image", flush=True)
+        build(ours, "base", "--target", "base", *cpu)
+        build(ours, "dev", "--target", "dev", *cpu)
+        build(ours, "code-server", "--target", "code-server", *cpu)
+        build(course, "course")
+
+        rebuild = {"ours (dev)": [], "course pattern": []}
+        for n in range(args.repeats):
+            edit(ours / "src" / package / "cli.py", n)
+            rebuild["ours (dev)"].append(build(ours, "dev", "--target", "dev", *cpu))
+            edit(course / "src" / package / "cli.py", n)
+            rebuild["course pattern"].append(build(course, "course"))
+            print(
+                f"rebuild {n + 1}: ours {rebuild['ours (dev)'][-1]:.1f} s, "
+                f"course {rebuild['course pattern'][-1]:.1f} s",
+                flush=True,
+            )
+
+        base_size = size(base_image)
+        added = {
+            "ours base": size(f"{IMAGE}:base") - base_size,
+            "ours dev": size(f"{IMAGE}:dev") - base_size,
+            "course pattern": size(f"{IMAGE}:course") - base_size,
+        }
+        startup = [healthz_seconds() for _ in range(max(args.repeats, 5))]
+
+    medians = {k: statistics.median(v) for k, v in rebuild.items()}
+    ratio = medians["course pattern"] / medians["ours (dev)"]
+    print(f"\n(a) rebuild after a one-line source edit, median of {args.repeats}:")
+    for name, seconds in medians.items():
+        print(f"    {name:16s} {seconds:7.1f} s")
+    print(f"    ratio course / ours: {ratio:.1f}x")
+    print(f"(b) size added to the base image ({base_size / 1e6:.0f} MB), CPU variant:")
+    for name, nbytes in added.items():
+        print(f"    {name:16s} {nbytes / 1e6:7.0f} MB")
+    print(f"(c) code-server: podman run -> /healthz answers, median of {len(startup)}:")
+    print(
+        f"    {statistics.median(startup):.2f} s (min {min(startup):.2f}, max {max(startup):.2f})"
+    )
+    print(
+        json.dumps(
+            {
+                "rebuild_seconds": rebuild,
+                "rebuild_median_seconds": medians,
+                "rebuild_ratio": ratio,
+                "base_image_bytes": base_size,
+                "added_bytes": added,
+                "code_server_healthz_seconds": startup,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,426 @@
+"""The generated Dockerfile and devcontainer.json, built and run for real with podman.
+
+`nox -s containers`. The upstream base image is replaced by a local stand-in with
+the same name (containers/standin.sh), so the generated Dockerfile builds unchanged.
+Every stage is built for the CPU variant (TF_VARIANT=cpu); the GPU check and the
+project's tests run inside `dev`; code-server is started, logged into, and
+screenshotted with headless Chromium (artifacts/code-server.png).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from helpers import TEMPLATE, bake, podman, run, standin_base_image
+
+PYTHON_VERSION = "3.12"
+IMAGE = "localhost/template-test"  # tags: base, dev, code-server, ...
+ARTIFACTS = TEMPLATE / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+# The flags this machine's closed network needs (DESIGN.md, "Containers").
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Junk that .dockerignore must keep out of every image.
+IGNORED = [".venv/lib/junk.py", "logs/job-1.out", "checkpoints/ckpt-1.index", "data/big.npy"]
+
+
+# --------------------------------------------------------------------------
+# devcontainer.json: JSON with comments, and the spec's rules that matter here.
+
+
+def load_jsonc(text: str) -> dict:
+    """Parse JSON with // and /* */ comments (strings may contain // safely)."""
+    token = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/', re.S)
+    return json.loads(token.sub(lambda m: m[0] if m[0].startswith('"') else "", text))
+
+
+def devcontainer_problems(config: dict, folder: Path) -> list[str]:
+    """What is wrong with a devcontainer.json, by the spec's rules that bite students."""
+    problems = []
+    gpu = config.get("hostRequirements", {}).get("gpu", False)
+    if not (isinstance(gpu, bool) or gpu == "optional" or isinstance(gpu, dict)):
+        problems.append(f"hostRequirements.gpu: {gpu!r} is not true, false, 'optional' or {{...}}")
+    for arg in config.get("runArgs", []):
+        if not isinstance(arg, str):
+            problems.append(f"runArgs entries must be strings: {arg!r}")
+        elif re.match(r"--gpus[ =]", arg):
+            problems.append(
+                f"runArgs {arg!r}: one string is passed as one argument, and a hard GPU request "
+                "fails on machines without one; use hostRequirements.gpu = 'optional'"
+            )
+    build = config.get("build")
+    if build is None and "image" not in config:
+        problems.append("neither build nor image is set")
+    if build is not None:
+        dockerfile = folder / build.get("dockerfile", "Dockerfile")
+        if not dockerfile.is_file():
+            problems.append(f"build.dockerfile {dockerfile} does not exist")
+        elif "target" in build:
+            stages = re.findall(r"(?im)^FROM\s+\S+\s+AS\s+(\S+)", dockerfile.read_text())
+            if build["target"] not in stages:
+                problems.append(f"build.target {build['target']!r} is not a stage of {stages}")
+        if not (folder / build.get("context", ".")).is_dir():
+            problems.append(f"build.context {build.get('context')!r} is not a folder")
+        if not all(isinstance(v, str) for v in build.get("args", {}).values()):
+            problems.append("build.args values must be strings")
+    for key in ("postCreateCommand", "postStartCommand", "onCreateCommand"):
+        if key in config and not isinstance(config[key], str | list | dict):
+            problems.append(f"{key} must be a string, list or object")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A baked project, with the junk students accumulate next to the code."""
+    project = bake(tmp_path_factory.mktemp("containers"), python_version=PYTHON_VERSION)
+    for junk in IGNORED:
+        (project / junk).parent.mkdir(parents=True, exist_ok=True)
+        (project / junk).write_text("must not be in the image\n")
+    return project
+
+
+def devcontainer_configs(project: Path) -> list[tuple[str, Path]]:
+    return [
+        ("generated", project / ".devcontainer" / "devcontainer.json"),
+        ("template", TEMPLATE / ".devcontainer" / "devcontainer.json"),
+    ]
+
+
+@pytest.mark.parametrize("which", ["generated", "template"])
+def test_devcontainer_json_follows_the_spec(project: Path, which: str) -> None:
+    path = dict(devcontainer_configs(project))[which]
+    config = load_jsonc(path.read_text())
+    assert devcontainer_problems(config, path.parent) == []
+    assert config["hostRequirements"]["gpu"] == "optional"
+    extensions = config["customizations"]["vscode"]["extensions"]
+    assert {"ms-python.python", "charliermarsh.ruff"} <= set(extensions)
+
+
+def test_generated_devcontainer_json(project: Path) -> None:
+    config = load_jsonc((project / ".devcontainer" / "devcontainer.json").read_text())
+    assert config["build"]["target"] == "dev"
+    assert "ms-toolsai.jupyter" in config["customizations"]["vscode"]["extensions"]
+    assert config["remoteUser"] not in ("root", "0")
+    assert "pip install -e" in config["postCreateCommand"]
+    assert "pre-commit install" in config["postCreateCommand"]
+
+
+@pytest.mark.parametrize(
+    "change, complaint",
+    [
+        ({"hostRequirements": {"gpu": "maybe"}}, "hostRequirements.gpu"),
+        ({"runArgs": ["--gpus all"]}, "one string is passed as one argument"),
+        ({"runArgs": ["--gpus=all"]}, "hard GPU request"),
+        ({"build": {"dockerfile": "../Dockerfile", "context": "..", "target": "nope"}}, "nope"),
+        ({"build": {"dockerfile": "../Missing", "context": ".."}}, "does not exist"),
+        ({"build": {"dockerfile": "../Dockerfile", "context": "..", "args": {"A": 1}}}, "strings"),
+    ],
+)
+def test_devcontainer_check_catches_mistakes(project: Path, change: dict, complaint: str) -> None:
+    path = project / ".devcontainer" / "devcontainer.json"
+    config = {**load_jsonc(path.read_text()), **change}
+    problems = devcontainer_problems(config, path.parent)
+    assert any(complaint in p for p in problems), problems
+
+
+def test_jsonc_keeps_slashes_inside_strings() -> None:
+    text = '{"a": "http://x//y", // comment\n /* block\n */ "b": "/*not*/"}'
+    assert load_jsonc(text) == {"a": "http://x//y", "b": "/*not*/"}
+
+
+# --------------------------------------------------------------------------
+# Static checks of the Dockerfiles.
+
+
+@pytest.mark.parametrize("which", ["generated", "template"])
+def test_hadolint_has_no_findings(project: Path, which: str) -> None:
+    dockerfile = {
+        "generated": project / "Dockerfile",
+        "template": TEMPLATE / ".devcontainer" / "Dockerfile",
+    }[which]
+    result = run(["hadolint", "--no-color", dockerfile], check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+def test_code_server_never_runs_without_auth(project: Path) -> None:
+    """No file that runs code-server, and no command the README gives, turns auth off."""
+    readme = (project / "README.md").read_text()
+    commands = {"README code blocks": "".join(re.findall(r"```.*?```", readme, re.S))}
+    for path in [project / "Dockerfile", *(project / "docker").iterdir()]:
+        commands[str(path)] = path.read_text()
+    for where, text in commands.items():
+        assert not re.search(r"--auth[ =]+none", text), where
+    assert "--auth password" in (project / "docker" / "start-code-server.sh").read_text()
+
+
+def test_readme_publishes_code_server_on_localhost_only(project: Path) -> None:
+    readme = (project / "README.md").read_text()
+    runs = [line for line in readme.splitlines() if re.search(r"\b(docker|podman) run\b", line)]
+    published = [p for line in runs for p in re.findall(r"(?:-p|--publish)[ =](\S+)", line)]
+    assert published, "the README shows no `docker run -p ...` for code-server"
+    assert all(p.startswith("127.0.0.1:") for p in published), published
+
+
+# --------------------------------------------------------------------------
+# Real builds with podman.
+
+
+@pytest.fixture(scope="module")
+def images(project: Path) -> dict[str, str]:
+    """Build every stage for the CPU variant; return {stage: build output}."""
+    standin_base_image(PYTHON_VERSION)
+    outputs = {}
+    for stage in ("base", "dev", "code-server"):
+        result = podman(
+            "build",
+            "--target",
+            stage,
+            "--build-arg",
+            "TF_VARIANT=cpu",
+            "-t",
+            f"{IMAGE}:{stage}",
+            project,
+        )
+        outputs[stage] = result.stdout + result.stderr
+    return outputs
+
+
+def in_image(stage: str, *cmd: str, check: bool = True, user: str | None = None):
+    options = ["--user", user] if user else []
+    return podman("run", "--rm", *options, f"{IMAGE}:{stage}", *cmd, check=check)
+
+
+def test_base_image_uses_the_pinned_python(images: dict[str, str]) -> None:
+    version = in_image("base", "python", "-c", "import sys; print(sys.version_info[:2])")
+    assert version.stdout.strip() == "(3, 12)"
+
+
+@pytest.mark.parametrize("stage", ["base", "dev", "code-server"])
+def test_images_run_as_the_non_root_user(images: dict[str, str], stage: str) -> None:
+    ident = in_image(stage, "sh", "-c", "id -u; stat -c %u /app /opt/venv; pwd").stdout.split()
+    assert ident == ["1000", "1000", "1000", "/app"]
+
+
+@pytest.mark.parametrize("stage", ["base", "dev"])
+def test_dockerignore_keeps_junk_out(images: dict[str, str], stage: str) -> None:
+    listing = in_image(stage, "find", "/app", "-path", "/app/.git", "-prune", "-o", "-print")
+    files = listing.stdout.split()
+    assert "/app/pyproject.toml" in files
+    for junk in IGNORED:
+        top = junk.split("/")[0]
+        assert not any(f.startswith(f"/app/{top}") for f in files), (junk, files)
+    assert "/app/.git" not in files
+
+
+def test_no_download_cache_left_in_the_image(images: dict[str, str]) -> None:
+    cached = in_image(
+        "dev",
+        "sh",
+        "-c",
+        "find /tmp/uv-cache /root/.cache /home/student/.cache -mindepth 1 2>/dev/null | head",
+        user="root",
+    )
+    assert cached.stdout.strip() == ""
+
+
+def test_cpu_variant_has_cpu_tensorflow(images: dict[str, str]) -> None:
+    listing = in_image("base", "uv", "pip", "list").stdout
+    assert re.search(r"(?m)^tensorflow-cpu\s+2\.", listing), listing
+    assert not re.search(r"(?m)^nvidia-", listing)
+
+
+def test_gpu_check_in_dev_reports_no_gpu_cleanly(images: dict[str, str], project: Path) -> None:
+    package = project.name.replace("-", "_")
+    result = in_image("dev", "python", "-m", package, "gpu-check", "--json", "--size", "64")
+    report = json.loads(result.stdout)
+    assert report["physical_gpus"] == [] and report["build"]["is_cuda_build"] is False
+    assert "no gpu" in report["diagnosis"].lower()
+    required = in_image("dev", "python", "-m", package, "gpu-check", "--require-gpu", check=False)
+    assert required.returncode == 3, required.stderr
+
+
+def test_project_tests_pass_in_dev(images: dict[str, str]) -> None:
+    result = in_image("dev", "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    assert re.search(r"\d+ passed", result.stdout), result.stdout
+
+
+def test_dev_has_the_tools(images: dict[str, str]) -> None:
+    result = in_image("dev", "sh", "-c", "git --version && pre-commit --version && nox --version")
+    assert "git version" in result.stdout and "pre-commit" in result.stdout
+
+
+def test_bad_tf_variant_is_refused(images: dict[str, str], project: Path) -> None:
+    result = podman(
+        "build", "--target", "deps", "--build-arg", "TF_VARIANT=cuda", project, check=False
+    )
+    assert result.returncode != 0
+    assert "TF_VARIANT must be 'cpu' or 'gpu', not 'cuda'" in result.stdout + result.stderr
+
+
+def build_steps(output: str) -> list[tuple[str, bool]]:
+    """[(instruction, came from cache)] for every step of a podman build's output."""
+    steps = re.split(r"(?m)^\[\d+/\d+\] STEP \d+/\d+: |^STEP \d+/\d+: ", output)[1:]
+    return [(step.splitlines()[0], "--> Using cache" in step) for step in steps]
+
+
+def test_source_edit_does_not_reinstall_dependencies(images: dict[str, str], project: Path) -> None:
+    cli = next((project / "src").glob("*/cli.py"))
+    original = cli.read_text()
+    cli.write_text(original + "# edited by test_source_edit_does_not_reinstall_dependencies\n")
+    try:
+        result = podman(
+            "build",
+            "--target",
+            "dev",
+            "--build-arg",
+            "TF_VARIANT=cpu",
+            "-t",
+            f"{IMAGE}:dev-edited",
+            project,
+        )
+    finally:
+        cli.write_text(original)
+    steps = build_steps(result.stdout + result.stderr)
+    installs = [cached for step, cached in steps if "uv pip install -r pyproject.toml" in step]
+    copies = [cached for step, cached in steps if step.startswith("COPY") and " . /app" in step]
+    assert installs == [True, True], steps  # runtime deps (TensorFlow) and dev tools: cached
+    assert copies == [False], steps  # ...while the edited source was copied anew
+    edited = in_image("dev-edited", "tail", "-n1", f"/app/src/{cli.parent.name}/cli.py")
+    assert "edited by test_source_edit" in edited.stdout
+
+
+# --------------------------------------------------------------------------
+# code-server: healthz, login, screenshot.
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port: int, method: str, path: str, body: dict | None = None, cookie: str = ""):
+    """One request to 127.0.0.1:port without following redirects; (status, headers, text)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Cookie": cookie} if cookie else {}
+    data = None
+    if body is not None:
+        data = urllib.parse.urlencode(body)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    connection.request(method, path, body=data, headers=headers)
+    response = connection.getresponse()
+    result = response.status, dict(response.getheaders()), response.read().decode()
+    connection.close()
+    return result
+
+
+def start_code_server(env: dict[str, str]) -> tuple[str, int]:
+    """Run the code-server image as the README says (127.0.0.1 only); wait for /healthz."""
+    port = free_port()
+    options = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+    name = podman(
+        "run", "-d", "-p", f"127.0.0.1:{port}:8080", *options, f"{IMAGE}:code-server"
+    ).stdout.strip()
+    for _ in range(600):  # bounded wait: up to ~5 minutes on a loaded machine
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                return name, port
+        except OSError:
+            pass
+        if podman("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
+            break
+        time.sleep(0.5)
+    logs = podman("logs", name, check=False)
+    podman("rm", "-f", name, check=False)
+    raise AssertionError(f"code-server did not answer /healthz\n{logs.stdout}{logs.stderr}")
+
+
+@pytest.fixture(scope="module")
+def code_server(images: dict[str, str]):
+    password = "correct horse battery staple"
+    name, port = start_code_server({"PASSWORD": password})
+    yield name, port, password
+    podman("rm", "-f", name, check=False)
+
+
+def login(port: int, password: str):
+    return request(port, "POST", "/login", {"password": password, "base": ".", "href": ""})
+
+
+def test_code_server_is_published_on_localhost_only(code_server) -> None:
+    name, port, _ = code_server
+    assert podman("port", name).stdout.split() == ["8080/tcp", "->", f"127.0.0.1:{port}"]
+
+
+def test_code_server_runs_under_an_init(code_server) -> None:
+    name, _, _ = code_server
+    assert podman("exec", name, "cat", "/proc/1/comm").stdout.strip() == "tini"
+
+
+def test_code_server_healthz(code_server) -> None:
+    status, _, text = request(code_server[1], "GET", "/healthz")
+    assert status == 200 and "status" in json.loads(text)
+
+
+def test_code_server_sends_strangers_to_login(code_server) -> None:
+    status, headers, _ = request(code_server[1], "GET", "/")
+    assert status == 302 and headers["Location"].endswith("/login")
+
+
+def test_code_server_refuses_a_wrong_password(code_server) -> None:
+    status, headers, text = login(code_server[1], "wrong password")
+    assert status == 200 and "Set-Cookie" not in headers
+    assert "Incorrect password" in text
+
+
+def test_code_server_accepts_the_password_and_opens_the_editor(code_server) -> None:
+    """Log in with headless Chromium and keep a screenshot of the editor."""
+    from playwright.sync_api import sync_playwright
+
+    _, port, password = code_server
+    status, headers, _ = login(port, password)
+    assert status == 302 and "code-server-session=" in headers["Set-Cookie"]
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "code-server.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.fill("input[name=password]", password)
+        page.click("input[type=submit]")
+        page.wait_for_selector(".monaco-workbench", timeout=180_000)
+        explorer = page.wait_for_selector(".explorer-folders-view", timeout=180_000)
+        page.wait_for_selector(".explorer-folders-view >> text=pyproject.toml", timeout=60_000)
+        page.screenshot(path=screenshot)
+        assert "pyproject.toml" in explorer.inner_text()
+        browser.close()
+    print(f"screenshot: {screenshot}")
+
+
+def test_code_server_prints_its_generated_password_and_stops_cleanly(images) -> None:
+    name, port = start_code_server({})
+    try:
+        logs = podman("logs", name).stdout
+        password = re.search(r"code-server password: (\S+)", logs)[1]
+        assert login(port, password)[0] == 302
+        podman("stop", "-t", "30", name)
+        # tini passes SIGTERM on: code-server exits by itself (137 would be a SIGKILL)
+        assert podman("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "0"
+    finally:
+        podman("rm", "-f", name, check=False)

@@ -1,0 +1,116 @@
+"""The generated devcontainer, built and started by the official devcontainer CLI.
+
+`nox -s devcontainer`. `@devcontainers/cli` (npm) drives podman through
+containers/docker-podman (it answers the CLI's GPU probe, which podman cannot).
+This machine has no GPU, so this proves that `"hostRequirements": {"gpu": "optional"}`
+starts where there is none. The container is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import CONTAINERS, PODMAN_ENV, bake, podman, run, standin_base_image
+
+PYTHON_VERSION = "3.12"
+STUDENT_UID = 1000  # the image's user; a student's files on a Linux laptop have their UID
+DOCKER_PATH = CONTAINERS / "docker-podman"
+
+
+def devcontainer(command: str, *args: str, workspace: Path, check: bool = True):
+    """Run ``devcontainer command [options] args`` on ``workspace``, podman as its docker."""
+    if shutil.which("devcontainer") is None:
+        raise AssertionError(
+            "the devcontainer CLI is missing: npm install -g @devcontainers/cli "
+            "(containers/setup.sh installs the pinned version)"
+        )
+    return run(
+        [
+            "devcontainer",
+            command,
+            "--docker-path",
+            DOCKER_PATH,
+            "--workspace-folder",
+            workspace,
+            *args,
+        ],
+        # TF_VARIANT=cpu: the smaller image, as README tells laptop users to choose it.
+        env={**PODMAN_ENV, "TF_VARIANT": "cpu"},
+        check=check,
+    )
+
+
+def outcome(result) -> dict:
+    """The JSON line the CLI prints last on stdout."""
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory):
+    """A baked project opened in its devcontainer; yields (folder, container id)."""
+    standin_base_image(PYTHON_VERSION)
+    project = bake(tmp_path_factory.mktemp("devcontainer"), python_version=PYTHON_VERSION)
+    # These tests run as root, but a student's project belongs to the student. Give the
+    # files the UID a student on Linux has (the devcontainer CLI maps other UIDs only
+    # when it runs as that user itself).
+    for path in [project, *project.rglob("*")]:
+        os.chown(path, STUDENT_UID, STUDENT_UID, follow_symlinks=False)
+    up = devcontainer("up", "--remove-existing-container", workspace=project)
+    result = outcome(up)
+    assert result["outcome"] == "success", up.stdout + up.stderr
+    yield project, result["containerId"]
+    podman("rm", "-f", result["containerId"], check=False)
+
+
+def exec_in(workspace, *cmd: str, check: bool = True):
+    return devcontainer("exec", *cmd, workspace=workspace[0], check=check)
+
+
+def test_cli_reads_the_configuration(workspace) -> None:
+    """The official parser accepts devcontainer.json (comments and all)."""
+    config = outcome(devcontainer("read-configuration", workspace=workspace[0]))
+    assert config["configuration"]["hostRequirements"] == {"gpu": "optional"}
+    assert config["configuration"]["build"]["target"] == "dev"
+
+
+def test_container_started_without_a_gpu(workspace) -> None:
+    """hostRequirements.gpu = optional on a host without GPUs: no GPU was requested."""
+    inspect = json.loads(podman("inspect", workspace[1]).stdout)[0]
+    assert inspect["State"]["Running"]
+    assert not inspect["HostConfig"].get("Devices")
+
+
+def test_works_as_the_non_root_user_who_owns_the_workspace(workspace) -> None:
+    folder = f"/workspaces/{workspace[0].name}"
+    result = exec_in(workspace, "sh", "-c", f"id -un; id -u; stat -c %u {folder}; touch {folder}/x")
+    assert result.stdout.split() == ["student", str(STUDENT_UID), str(STUDENT_UID)]
+    assert (workspace[0] / "x").stat().st_uid == STUDENT_UID
+
+
+def test_post_create_installed_the_package_editable(workspace) -> None:
+    package = workspace[0].name.replace("-", "_")
+    result = exec_in(workspace, "python", "-c", f"import {package}; print({package}.__file__)")
+    assert result.stdout.strip() == f"/workspaces/{workspace[0].name}/src/{package}/__init__.py"
+
+
+def test_post_create_installed_the_pre_commit_hook(workspace) -> None:
+    hook = workspace[0] / ".git" / "hooks" / "pre-commit"
+    assert hook.is_file() and "pre-commit" in hook.read_text()
+
+
+def test_gpu_check_reports_no_gpu(workspace) -> None:
+    package = workspace[0].name.replace("-", "_")
+    result = exec_in(workspace, "python", "-m", package, "gpu-check", "--json", "--size", "64")
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    assert report["physical_gpus"] == []
+
+
+def test_project_tests_pass_inside(workspace) -> None:
+    result = exec_in(workspace, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    assert re.search(r"\d+ passed", result.stdout), result.stdout
