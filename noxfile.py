@@ -39,12 +39,6 @@ def generated(session: nox.Session) -> None:
 
 
 @nox.session
-def mle(session: nox.Session) -> None:
-    """The MLE starter under other names: its tests, the `fit` command, bench/mle.py."""
-    pytest_suite(session, "tests/test_mle.py")
-
-
-@nox.session
 def quest(session: nox.Session) -> None:
     """mini-Quest: a private Slurm runs every generated jobscript (installs Slurm if missing)."""
     import os
