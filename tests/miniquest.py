@@ -84,7 +84,7 @@ class Cluster:
             return []
         return [tuple(line.split("|", 1)) for line in done.stdout.split()]
 
-    def wait(self, *jobs: int) -> None:
+    def wait(self, *jobs: int, poll: float = 0.5) -> None:
         """Wait until the jobs have left the queue; fail at once if one can never start."""
         while True:
             pieces = [piece for job in jobs for piece in self.queued(job)]
@@ -92,7 +92,7 @@ class Cluster:
                 return
             stuck = [p for p in pieces if p[0] == "PENDING" and p[1] in NEVER_STARTS]
             assert not stuck, f"jobs {jobs} can never start: {stuck}"
-            time.sleep(0.5)
+            time.sleep(poll)
 
     def records(self, job: int) -> list[dict[str, str]]:
         """The jobcomp records of ``job`` (one per run; array tasks included), oldest first."""
