@@ -88,8 +88,16 @@ def project_venv(project: Path, extras: str = "cpu,test", python: str | None = N
     env = {"UV_COMPILE_BYTECODE": "1"}
     run(["uv", "venv", "--quiet", "--python", interpreter, str(venv)], env=env)
     run(
-        ["uv", "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         "-e", f".[{extras}]"],
+        [
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin" / "python"),
+            "-e",
+            f".[{extras}]",
+        ],
         cwd=project,
         env=env,
     )
