@@ -1,5 +1,5 @@
 #!/bin/bash
-# Start mini-Quest: a private Slurm (munged + slurmctld + two slurmd) that mimics
+# Start mini-Quest: a private Slurm (munged + slurmctld + three slurmd) that mimics
 # Quest's partitions (short, normal, long, gengpu with a100/h100 GPUs).
 #
 #   eval "$(slurm/start.sh)"        # prints: export SLURM_CONF=...; export MINIQUEST_DIR=...
@@ -22,7 +22,9 @@ done
 
 dir="$(mktemp -d /tmp/mq-XXXX)"
 chmod 755 "$dir"
-mkdir -p "$dir"/{state,spool/mq-cpu,spool/mq-gpu,log,dev,munge}
+nodes=(mq-cpu mq-gpu1 mq-gpu2)
+mkdir -p "$dir"/{state,spool,log,dev,munge}
+for node in "${nodes[@]}"; do mkdir -p "$dir/spool/$node"; done
 chmod 700 "$dir/munge"
 
 # On any failure below: show the logs and stop what was started.
@@ -34,10 +36,10 @@ fail() {
 }
 trap fail ERR
 
-# Free TCP ports for slurmctld and the two slurmd (other Slurms may run on this machine).
-read -r ctld_port cpu_port gpu_port < <(python3 - <<'PY'
+# Free TCP ports for slurmctld and each slurmd (other Slurms may run on this machine).
+read -r ctld_port cpu_port gpu1_port gpu2_port < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(3)]
+socks = [socket.socket() for _ in range(4)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -52,7 +54,7 @@ done
 fill() {
     sed -e "s|@DIR@|$dir|g" -e "s|@HOST@|$(hostname -s)|g" \
         -e "s|@CTLD_PORT@|$ctld_port|g" -e "s|@CPU_PORT@|$cpu_port|g" \
-        -e "s|@GPU_PORT@|$gpu_port|g" "$1" >"$2"
+        -e "s|@GPU1_PORT@|$gpu1_port|g" -e "s|@GPU2_PORT@|$gpu2_port|g" "$1" >"$2"
 }
 fill "$here/slurm.conf.in" "$dir/slurm.conf"
 fill "$here/gres.conf.in" "$dir/gres.conf"
@@ -72,21 +74,22 @@ munged --force --socket="$dir/munge.sock" --key-file="$dir/munge/munge.key" \
     --seed-file="$dir/munge/munged.seed"
 
 slurmctld -f "$SLURM_CONF"
-slurmd -f "$SLURM_CONF" -N mq-cpu
-slurmd -f "$SLURM_CONF" -N mq-gpu
+for node in "${nodes[@]}"; do
+    slurmd -f "$SLURM_CONF" -N "$node"
+done
 unset MINIQUEST_DAEMON
 
-# Ready when both nodes are idle; fail at once if a daemon died (its log says why).
+# Ready when every node is idle; fail at once if a daemon died (its log says why).
 died() { [[ -f "$dir/$1.pid" ]] && ! kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
 deadline=$((SECONDS + 30))
 while ((SECONDS < deadline)); do
-    for daemon in munged slurmctld slurmd-mq-cpu slurmd-mq-gpu; do
+    for daemon in munged slurmctld "${nodes[@]/#/slurmd-}"; do
         if died "$daemon"; then
             echo "mini-quest: $daemon is not running" >&2
             fail
         fi
     done
-    if [[ "$(timeout 5 sinfo -h -N -o '%N %t' 2>/dev/null | sort -u | grep -c ' idle$')" -ge 2 ]]; then
+    if [[ "$(timeout 5 sinfo -h -N -o '%N %t' 2>/dev/null | sort -u | grep -c ' idle$')" -ge "${#nodes[@]}" ]]; then
         trap - ERR
         echo "mini-quest: up in $dir (sinfo/squeue/sbatch need SLURM_CONF)" >&2
         echo "export SLURM_CONF=$dir/slurm.conf"
@@ -95,6 +98,6 @@ while ((SECONDS < deadline)); do
     fi
     sleep 0.2
 done
-echo "mini-quest: nodes did not become idle in 30 s:" >&2
+echo "mini-quest: the nodes did not become idle in 30 s:" >&2
 timeout 5 sinfo -N >&2 || true
 fail

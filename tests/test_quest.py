@@ -28,6 +28,7 @@ ANSWER_SETS = {
     "a100": {},
     "h100x2": {"gpu": "h100", "gpus_per_node": "2"},
     "any": {"gpu": "any"},
+    "a100x2-2nodes": {"gpu": "a100", "gpus_per_node": "2", "nodes": "2"},
     "short-cpu": {"partition": "short", "gpu": "none", "gpus_per_node": "0"},
 }
 GPU_SETS = [name for name, answers in ANSWER_SETS.items() if answers.get("gpu") != "none"]
@@ -122,7 +123,7 @@ def test_mini_quest_starts_and_stops_cleanly_twice():
         assert "long 7-00:00:00 (null)" in partitions
         assert "gengpu 2-00:00:00 gpu:a100:4,gpu:h100:4" in partitions
         ports = cluster.ports()
-        assert len(ports) == 3 and cluster_processes(cluster.dir)
+        assert len(ports) == 4 and cluster_processes(cluster.dir)  # slurmctld, 3 slurmd
         cluster.stop()
         assert cluster_processes(cluster.dir) == []
         assert not cluster.dir.exists()
@@ -180,8 +181,10 @@ def test_gpu_check_job(cluster, projects, jobs, name):
     if project.gpus:
         # Slurm gave the job its GPUs, but TensorFlow (CPU build, fake devices) sees
         # none: --require-gpu must fail the job with exit code 3 and say why.
-        devices = re.search(r"CUDA_VISIBLE_DEVICES: ([0-9,]+)", log)
-        assert devices and len(devices[1].split(",")) == project.gpus, log
+        # One check per node (srun), each seeing the node's share of the GPUs.
+        devices = re.findall(r"CUDA_VISIBLE_DEVICES: ([0-9,]+)", log)
+        assert len(devices) == int(project.answers.get("nodes", 1)), log
+        assert all(len(found.split(",")) == project.gpus for found in devices), log
         assert "error: --require-gpu: TensorFlow sees no GPU" in log
         assert (record["JobState"], record["ExitCode"]) == ("FAILED", "3:0"), record
         assert mail and "Failed" in mail[0] and mail[0].endswith(email)

@@ -21,7 +21,8 @@
 #SBATCH --open-mode=append
 #SBATCH --mail-type=END,FAIL
 #SBATCH --mail-user={{ cookiecutter.email }}
-# B: = signal this script (not only its programs); @120 = 120 s before the limit.
+# B: = signal this script (not only its programs); @120 = 120 s before the limit
+# (so give the job a --time well above 2 minutes).
 #SBATCH --signal=B:USR1@120
 #SBATCH --requeue
 
