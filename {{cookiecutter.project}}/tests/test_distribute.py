@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from {{ cookiecutter.package }} import distribute
@@ -60,8 +61,8 @@ def test_cluster_from_slurm_lists_every_task_in_rank_order():
     assert cluster.workers == [
         f"qgpu01:{port}",
         f"qgpu01:{port + 1}",
-        f"qgpu02:{port}",
-        f"qgpu02:{port + 1}",
+        f"qgpu02:{port + 2}",
+        f"qgpu02:{port + 3}",
     ]
     assert cluster.index == 3
     assert not cluster.is_chief
@@ -117,3 +118,114 @@ def test_single_process_gets_a_local_strategy():
     strategy, is_chief = distribute.choose_strategy(tf, env={})
     assert is_chief
     assert not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def test_nodes_on_one_machine_get_different_ports():
+    # mini-Quest's nodes are one machine: Slurm's NodeAddr is 127.0.0.1 for both.
+    cluster = distribute.cluster_from_slurm(step_env(), resolve=lambda node: "127.0.0.1")
+    assert len(set(cluster.workers)) == 4
+    assert {w.split(":")[0] for w in cluster.workers} == {"127.0.0.1"}
+
+
+def test_node_address_comes_from_slurm(tmp_path, monkeypatch):
+    scontrol = tmp_path / "scontrol"
+    scontrol.write_text("#!/bin/sh\necho NodeName=$4 NodeAddr=10.0.0.7 NodeHostName=$4\n")
+    scontrol.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path), prepend=":")
+    assert distribute.node_address("qgpu01") == "10.0.0.7"
+
+
+def test_node_address_without_slurm_is_the_name(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert distribute.node_address("qgpu01") == "qgpu01"
+
+
+class FakeConfig:
+    """Just enough of tf.config to see which GPUs a task keeps."""
+
+    def __init__(self, gpus):
+        self.gpus, self.visible = gpus, None
+
+    def list_physical_devices(self, kind):
+        return list(self.gpus) if kind == "GPU" else []
+
+    def set_visible_devices(self, devices, kind):
+        self.visible = list(devices)
+
+
+class FakeTF:
+    def __init__(self, gpus):
+        self.config = FakeConfig(gpus)
+
+
+@pytest.mark.parametrize(
+    ("gpus", "tasks", "local", "kept"),
+    [
+        (["g0", "g1"], "2", "1", ["g1"]),  # two tasks, two GPUs: one each
+        (["g0", "g1", "g2", "g3"], "2", "1", ["g2", "g3"]),  # two each
+        (["g0", "g1"], "1", "0", None),  # one task keeps all (MirroredStrategy inside it)
+        (["g0"], "2", "1", None),  # Slurm already bound one GPU per task
+        ([], "2", "1", None),  # CPU only
+    ],
+)
+def test_each_task_on_a_node_gets_its_own_gpus(gpus, tasks, local, kept):
+    tf = FakeTF(gpus)
+    env = step_env(SLURM_STEP_TASKS_PER_NODE=tasks, SLURM_STEP_NODELIST="q1", SLURM_LOCALID=local)
+    distribute.share_gpus(tf, env)
+    assert tf.config.visible == kept
+
+
+def test_more_tasks_than_gpus_is_an_error():
+    env = step_env(SLURM_STEP_TASKS_PER_NODE="4", SLURM_STEP_NODELIST="q1", SLURM_LOCALID="0")
+    with pytest.raises(SlurmEnvError, match="4 tasks on this node share 2 GPUs"):
+        distribute.share_gpus(FakeTF(["g0", "g1"]), env)
+
+
+def test_two_local_workers_fit_like_one(cli, tmp_path):
+    """Two processes with srun's variables (no Slurm needed) train one model together:
+    same parameters as one process, only the chief prints the result and checkpoints."""
+    import os
+    import subprocess
+    import sys
+
+    fit = ["fit", "--model", "gmm", "--n", "400", "--steps", "40", "--batch-size", "101"]
+    fit += ["--json", "--no-progress", "--checkpoint-every", "20"]
+    one = cli(*fit, "--checkpoint-dir", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    env = {
+        **os.environ,
+        **step_env(
+            SLURM_JOB_ID=str(os.getpid()),
+            SLURM_STEP_NUM_TASKS="2",
+            SLURM_STEP_NODELIST="localhost",
+            SLURM_STEP_TASKS_PER_NODE="2",
+        ),
+        "PATH": "/nonexistent:" + os.environ["PATH"],
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "{{ cookiecutter.package }}", *fit, "--checkpoint-dir", "two"],
+            env={**env, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    (out0, err0), (out1, err1) = (w.communicate() for w in workers)
+    assert [w.returncode for w in workers] == [0, 0], err0 + err1
+    assert "worker 0 of 2 (MultiWorkerMirroredStrategy" in err0
+    assert "worker 1 of 2 (MultiWorkerMirroredStrategy" in err1
+    assert out1 == ""  # only the chief reports
+    assert sorted(p.name for p in (tmp_path / "two").glob("ckpt-*.index")) == [
+        "ckpt-20.index",
+        "ckpt-40.index",
+    ]
+    alone, together = json.loads(one.stdout), json.loads(out0)
+    assert (alone["workers"], alone["replicas"], alone["strategy"]) == (1, 1, "default")
+    assert (together["workers"], together["replicas"]) == (2, 2)
+    # Equal up to float32 rounding (sums in another order): 1e-4 relative (a covariance
+    # of 1300 is stored only to about 1e-4 in absolute terms).
+    for name, value in alone["params"].items():
+        np.testing.assert_allclose(together["params"][name], value, rtol=1e-4, err_msg=name)

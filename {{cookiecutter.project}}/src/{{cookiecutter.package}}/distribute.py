@@ -16,7 +16,14 @@ run (``SLURM_STEP_NODELIST``, ``SLURM_STEP_TASKS_PER_NODE``) and its rank
 ``SlurmClusterResolver`` for this, but it divides by the number of GPUs on the
 node and so fails on CPU-only nodes; the derivation is short enough to own.
 
-The ports are derived from the job id, so two jobs sharing a node don't collide.
+The ports are derived from the job id and the task's rank, so two jobs sharing
+a node don't collide (nor two "nodes" that are one machine, as on mini-Quest).
+Slurm names nodes; the address used is Slurm's own for the node (``NodeAddr``
+in ``scontrol show node``), which on Quest is the node's name.
+
+With several GPUs and several tasks on a node, each task keeps its share of the
+GPUs (task 0 the first, task 1 the second, ...), so two workers never compute
+on the same GPU.
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-#: Ports used: BASE_PORT + (job id % PORT_SLOTS) * TASKS_PER_SLOT + local task index.
+#: Ports used: BASE_PORT + (job id % PORT_SLOTS) * TASKS_PER_SLOT + the task's rank.
 BASE_PORT = 20000
 PORT_SLOTS = 1000
 TASKS_PER_SLOT = 32
@@ -137,27 +145,79 @@ def num_tasks(env: Mapping[str, str] = os.environ) -> int:
     return int(env.get("SLURM_STEP_NUM_TASKS") or 1)
 
 
-def cluster_from_slurm(env: Mapping[str, str] = os.environ) -> Cluster:
-    """Derive the workers' addresses and this task's index from an srun step's variables."""
+def node_address(node: str) -> str:
+    """How to reach a Slurm node: Slurm's NodeAddr for it, or else its name.
+
+    On Quest the two are the same; on mini-Quest the nodes' names are not host
+    names. (Slurm is asked first: looking up an unknown name can take a minute.)
+    """
+    try:
+        shown = subprocess.run(
+            ["scontrol", "show", "node", "-o", node], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError:  # no Slurm client here
+        shown = ""
+    found = re.search(r"\bNodeAddr=(\S+)", shown)
+    return found[1] if found else node
+
+
+def cluster_from_slurm(env: Mapping[str, str] = os.environ, resolve=lambda node: node) -> Cluster:
+    """Derive the workers' addresses and this task's index from an srun step's variables.
+
+    ``resolve`` turns a node name into an address (``node_address`` on a cluster).
+    """
     hosts = expand_nodelist(_get(env, "SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST"))
     counts = expand_tasks_per_node(_get(env, "SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"))
     if len(counts) != len(hosts):
         raise SlurmEnvError(
             f"{len(hosts)} nodes ({', '.join(hosts)}) but tasks per node for {len(counts)}"
         )
-    if max(counts) > TASKS_PER_SLOT:
-        raise SlurmEnvError(f"more than {TASKS_PER_SLOT} tasks on one node: {counts}")
+    if sum(counts) > TASKS_PER_SLOT:
+        raise SlurmEnvError(f"more than {TASKS_PER_SLOT} tasks in one step: {counts}")
     job_id, rank = _int(env, "SLURM_JOB_ID"), _int(env, "SLURM_PROCID")
     first_port = BASE_PORT + (job_id % PORT_SLOTS) * TASKS_PER_SLOT
     # Slurm's default (block) distribution: node 0 runs tasks 0..k0-1, node 1 the next k1, ...
-    workers = [
-        f"{host}:{first_port + local}"
-        for host, count in zip(hosts, counts, strict=True)
-        for local in range(count)
+    addresses = {host: resolve(host) for host in hosts}
+    placed = [
+        addresses[host] for host, count in zip(hosts, counts, strict=True) for _ in range(count)
     ]
+    workers = [f"{address}:{first_port + task}" for task, address in enumerate(placed)]
     if rank >= len(workers):
         raise SlurmEnvError(f"SLURM_PROCID={rank} but the step has only {len(workers)} tasks")
     return Cluster(workers=workers, index=rank)
+
+
+def share_gpus(tf, env: Mapping[str, str] = os.environ) -> None:
+    """Several tasks on a node that all see its GPUs: give each task its own share."""
+    gpus = tf.config.list_physical_devices("GPU")
+    counts = expand_tasks_per_node(_get(env, "SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"))
+    here = counts[_int(env, "SLURM_NODEID")] if len(counts) > 1 else counts[0]
+    if len(gpus) <= 1 or here <= 1:
+        return  # one GPU (Slurm already gave each task its own), or one task per node
+    if len(gpus) < here:
+        raise SlurmEnvError(
+            f"{here} tasks on this node share {len(gpus)} GPUs: ask for one GPU per task"
+        )
+    share = len(gpus) // here
+    local = _int(env, "SLURM_LOCALID")
+    tf.config.set_visible_devices(gpus[local * share : (local + 1) * share], "GPU")
+
+
+def rank_and_workers(strategy) -> tuple[int, int]:
+    """(this worker's index, how many workers) of a strategy: (0, 1) unless multi-worker."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    workers = resolver.cluster_spec().as_dict().get("worker", []) if resolver else []
+    if len(workers) < 2:
+        return 0, 1
+    return int(resolver.task_id), len(workers)
+
+
+def strategy_name(strategy) -> str:
+    """A readable name: "default", "MirroredStrategy" or "MultiWorkerMirroredStrategy"."""
+    if rank_and_workers(strategy)[1] > 1:
+        return "MultiWorkerMirroredStrategy"  # its class is called CollectiveAllReduceStrategy
+    name = type(strategy).__name__
+    return "default" if name.startswith("_Default") else name
 
 
 def choose_strategy(tf, env: Mapping[str, str] = os.environ):
@@ -167,7 +227,8 @@ def choose_strategy(tf, env: Mapping[str, str] = os.environ):
     MultiWorkerMirroredStrategy is created.
     """
     if num_tasks(env) > 1:
-        cluster = cluster_from_slurm(env)
+        cluster = cluster_from_slurm(env, resolve=node_address)
+        share_gpus(tf, env)
         os.environ["TF_CONFIG"] = cluster.tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy(), cluster.is_chief
     if len(tf.config.list_logical_devices("GPU")) > 1:

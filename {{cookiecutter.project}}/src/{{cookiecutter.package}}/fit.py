@@ -165,10 +165,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return BAD_INPUT_EXIT
 
-    from . import mle, training
+    from . import distribute, mle, training
+
+    # Before any other TensorFlow work: several srun tasks -> one multi-worker fit.
+    try:
+        strategy, is_chief = distribute.choose_strategy(training.tf)
+    except distribute.SlurmEnvError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return BAD_INPUT_EXIT
+    rank, workers = distribute.rank_and_workers(strategy)
+    if workers > 1:
+        print(
+            f"worker {rank} of {workers} ({distribute.strategy_name(strategy)}, "
+            f"{strategy.num_replicas_in_sync} replicas in sync)"
+            + ("; the chief: writes checkpoints and results" if is_chief else ""),
+            file=sys.stderr,
+            flush=True,
+        )
 
     began = time.monotonic()
-    model = mle.make_model(args.model, x.shape[1], components)
+    with strategy.scope():  # the model's variables live on every replica
+        model = mle.make_model(args.model, x.shape[1], components)
     try:
         if args.closed_form or not model.trainable:
             model.fit_closed_form(x)
@@ -185,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
                 checkpoint_dir=args.checkpoint_dir,
                 checkpoint_every=args.checkpoint_every,
                 progress=not args.no_progress,
+                strategy=strategy,
+                is_chief=is_chief,
             )
     except training.Interrupted as stop:
         print(str(stop), file=sys.stderr, flush=True)
@@ -193,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return BAD_INPUT_EXIT
 
+    if not is_chief:  # the chief writes the plot and prints the result
+        return 0
     if args.plot is not None:
         from .plots import plot_fit
 
@@ -222,6 +243,9 @@ def run(args: argparse.Namespace) -> int:
         "plot": str(args.plot) if args.plot else None,
         "checkpoint_dir": str(args.checkpoint_dir) if args.checkpoint_dir else None,
         "seconds": round(time.monotonic() - began, 3),
+        "workers": workers,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "strategy": distribute.strategy_name(strategy),
     }
     print(json.dumps(report) if args.json else _readable(report))
     return 0
@@ -250,5 +274,10 @@ def _readable(report: dict) -> str:
         lines.append(f"  {key:<11}" + ("\n" + " " * 13).join(rows))
     if report["plot"]:
         lines.append(f"plot    {report['plot']}")
+    if report["workers"] > 1 or report["replicas"] > 1:
+        lines.append(
+            f"ran on  {report['workers']} worker(s), {report['replicas']} replicas "
+            f"({report['strategy']})"
+        )
     lines.append(f"time    {report['seconds']:.2f} s")
     return "\n".join(lines)

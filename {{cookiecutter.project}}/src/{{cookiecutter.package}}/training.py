@@ -15,10 +15,16 @@ Written as a *custom* loop (not Keras ``Model.fit``) so every part is visible:
    command again and it continues where it stopped, ending with the same
    parameters as a run that was never stopped.
 
-Ready for several GPUs or nodes (``distribute.py``): the model's and Adam's
-variables are created inside ``fit``, so calling it under ``strategy.scope()``
-creates them there; the batches come from ``tf.data``; and ``train_step`` is
-what ``strategy.run`` would call on each replica.
+Several GPUs or nodes (``distribute.py`` picks a ``tf.distribute`` strategy):
+``fit(..., strategy=...)`` runs the same steps on every replica. Each step's
+*global* batch is the same as on one worker; replica r takes rows
+[r*B/R, (r+1)*B/R) of it, so 2 workers follow the same path as 1 worker.
+Each replica's loss is its sum / B, and the optimizer adds the replicas'
+gradients (an all-reduce), which gives exactly the gradient of the global
+mean. Only the chief (worker 0) writes checkpoints; the others write theirs to
+a temporary directory and delete it (every worker must take part in a save).
+A signal seen by any worker stops all of them at the same step: after each
+compiled call the workers agree (one small all-reduce) whether to stop.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ import dataclasses
 import hashlib
 import json
 import math
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import weakref
 from pathlib import Path
@@ -36,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ._tf import import_tensorflow
+from .distribute import rank_and_workers
 
 tf = import_tensorflow()
 
@@ -68,6 +77,8 @@ class FitResult:
     method: str = "gradient descent"
     resumed_from_step: int = 0
     seconds: float = 0.0
+    workers: int = 1
+    replicas: int = 1
 
 
 def make_dataset(x: np.ndarray, batch_size: int | None, seed: int, start_step: int = 0):
@@ -104,6 +115,32 @@ def make_dataset(x: np.ndarray, batch_size: int | None, seed: int, start_step: i
         .prefetch(2)
         .with_options(options)
     )
+
+
+def shard_dataset(x: np.ndarray, batch_size: int | None, seed: int, start_step: int, context):
+    """This worker's part of every global batch, for ``distribute_datasets_from_function``.
+
+    Every worker builds the same global batch sequence (``make_dataset``) and
+    keeps its replicas' rows: replica r of R gets rows [r*B//R, (r+1)*B//R).
+    A worker with several local replicas (GPUs) yields their pieces in turn,
+    which is how ``tf.distribute`` hands per-replica batches to local replicas.
+    """
+    replicas = context.num_replicas_in_sync
+    local = replicas // context.num_input_pipelines
+    first = context.input_pipeline_id * local
+    global_batch = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
+    bounds = [global_batch * r // replicas for r in range(replicas + 1)]
+
+    def pieces(batch):
+        parts = None
+        for r in range(first, first + local):
+            part = tf.data.Dataset.from_tensors(batch[bounds[r] : bounds[r + 1]])
+            parts = part if parts is None else parts.concatenate(part)
+        return parts
+
+    if batch_size is None or batch_size >= x.shape[0]:
+        return pieces(tf.constant(x)).repeat()  # full batch: slice once, repeat
+    return make_dataset(x, batch_size, seed, start_step).flat_map(pieces).prefetch(2)
 
 
 def settings_fingerprint(model, x: np.ndarray, **settings) -> dict:
@@ -212,6 +249,8 @@ def fit(
     initialize: bool = True,
     jit_compile: bool = False,
     callback=None,
+    strategy=None,
+    is_chief: bool = True,
 ) -> FitResult:
     """Minimise the mean NLL of ``x`` with Adam for ``steps`` steps; return a ``FitResult``.
 
@@ -226,23 +265,38 @@ def fit(
     the many small operations of a density into a few kernels: about 10x more
     steps per second for small batches on a CPU, but each fit first spends a
     second or two compiling, and big full batches gain nothing.
+
+    ``strategy``: a ``tf.distribute`` strategy (``distribute.choose_strategy``);
+    the model must have been made under its ``scope()``. ``is_chief``: this
+    process writes the checkpoints (the other workers only compute).
     """
     check_settings(steps, learning_rate, batch_size, checkpoint_every)
     x = model._array(x)
     if not model.trainable:
         return model.fit(x)
+    strategy = strategy or tf.distribute.get_strategy()
+    in_scope = strategy.extended.variable_created_in_scope
+    outside = [v.name for v in model.variables if not in_scope(v)]
+    if outside:
+        raise ValueError(
+            f"the model's variables ({', '.join(outside)}) were made outside the strategy's "
+            "scope: create the model inside `with strategy.scope():`"
+        )
+    workers = rank_and_workers(strategy)[1]
     began = time.monotonic()
     if initialize:
-        model.initialize(x, seed=seed)
+        model.initialize(x, seed=seed)  # same data and seed: the same start on every worker
 
     variables = model.trainable_variables
-    optimizer = tf.keras.optimizers.Adam(learning_rate)
-    optimizer.build(variables)  # create Adam's moment estimates now, so a checkpoint can fill them
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    with strategy.scope():
+        optimizer = tf.keras.optimizers.Adam(learning_rate)
+        # Adam's moment estimates now, so a checkpoint can fill them
+        optimizer.build(variables)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
-    manager = None
+    saver = None
     if checkpoint_dir is not None:
-        manager = _checkpoint_manager(
+        saver = _Saver(
             model,
             optimizer,
             step,
@@ -250,6 +304,7 @@ def fit(
             settings_fingerprint(
                 model, x, learning_rate=float(learning_rate), batch_size=batch_size, seed=int(seed)
             ),
+            is_chief=is_chief,
         )
     start = int(step.numpy())
     if start > steps:
@@ -259,20 +314,24 @@ def fit(
         )
 
     global_batch = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
-    dataset = make_dataset(x, batch_size, seed, start_step=start)
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: shard_dataset(x, batch_size, seed, start, context)
+    )
 
     @tf.function(jit_compile=jit_compile)
     def loss_and_gradients(batch):
         with tf.GradientTape() as tape:
             per_point = -model.log_prob(batch)
-            # sum / global batch size (not a mean): correct also when tf.distribute
-            # splits the batch over several replicas and adds their gradients.
+            # sum / GLOBAL batch size (not this replica's mean): adding the replicas'
+            # losses and gradients then gives the global batch's mean exactly.
             loss = tf.reduce_sum(per_point) / global_batch
         return loss, tape.gradient(loss, variables)
 
     def train_step(batch):
-        """One step of gradient descent on the NLL of one batch."""
+        """One step of gradient descent on one replica's piece of the batch."""
         loss, gradients = loss_and_gradients(batch)
+        # In a replica, Keras' optimizer first sums the gradients of all replicas
+        # (an all-reduce), then every replica applies the same update.
         optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return loss
 
@@ -282,11 +341,18 @@ def fit(
         paid once per call, not once per step."""
         loss = tf.constant(0.0)
         for _ in tf.range(count):
-            loss = train_step(next(iterator))
+            per_replica = strategy.run(train_step, args=(next(iterator),))
+            loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
             step.assign_add(1)
         return loss
 
-    bar = _Progress(steps, start, enabled=progress)
+    @tf.function
+    def agree(votes):
+        """Sum each worker's votes over all workers (an all-reduce)."""
+        per_replica = strategy.run(lambda: tf.identity(votes))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    bar = _Progress(steps, start, enabled=progress and is_chief)
     chunk = 1  # steps per call; grows until a call takes about CALL_SECONDS
     current = start
     try:
@@ -297,9 +363,18 @@ def fit(
                 count = min(chunk, steps - current, checkpoint_every - current % checkpoint_every)
                 called = time.monotonic()
                 loss = float(run_steps(iterator, tf.constant(count, tf.int64)))
-                if time.monotonic() - called < CALL_SECONDS / 2:
-                    chunk = min(chunk * 2, MAX_CHUNK)
+                fast = time.monotonic() - called < CALL_SECONDS / 2
                 current += count
+                at_checkpoint = current % checkpoint_every == 0
+                wants_stop = bool(at_checkpoint and callback is not None and callback(current))
+                signalled, slow, stop = stopper.signal_name is not None, not fast, wants_stop
+                if workers > 1:
+                    # Every worker must make the same choices, or one would wait
+                    # forever for the others in the next step's all-reduce.
+                    votes = agree(tf.constant([signalled, slow, stop], tf.float32)).numpy()
+                    signalled, slow, stop = (bool(v > 0) for v in votes)
+                if not slow:
+                    chunk = min(chunk * 2, MAX_CHUNK)
                 if not math.isfinite(loss):
                     raise FloatingPointError(
                         f"the NLL became {loss} by step {current}: the learning rate "
@@ -307,27 +382,29 @@ def fit(
                         "component shrank onto a few points (try fewer components)"
                     )
                 bar.update(current, count, loss)
-                if stopper.signal_name and current < steps:  # at the end: just finish
-                    if manager is not None:
-                        manager.save(checkpoint_number=current)
-                    raise Interrupted(
-                        current, stopper.signal_name, str(checkpoint_dir) if manager else None
-                    )
-                if current % checkpoint_every == 0:
-                    if manager is not None:
-                        manager.save(checkpoint_number=current)
-                    if callback is not None and callback(current):
-                        break
+                if signalled and current < steps:  # at the end: just finish
+                    if saver is not None:
+                        saver.save(current)
+                    if workers > 1:  # all have saved before any exits (srun then ends the rest)
+                        agree(tf.zeros([3]))
+                    name = stopper.signal_name or "a signal to another worker"
+                    raise Interrupted(current, name, str(checkpoint_dir) if saver else None)
+                if at_checkpoint and saver is not None:
+                    saver.save(current)
+                if stop:
+                    break
     finally:
         bar.close()
-    if manager is not None and (manager.latest_checkpoint is None or start < current):
-        manager.save(checkpoint_number=current)
+    if saver is not None and (not saver.has_checkpoint or start < current):
+        saver.save(current)
     return FitResult(
         model=model,
         steps=current,
         nll=evaluate_nll(model, x, jit_compile=jit_compile),
         resumed_from_step=start,
         seconds=time.monotonic() - began,
+        workers=workers,
+        replicas=int(strategy.num_replicas_in_sync),
     )
 
 
@@ -357,28 +434,51 @@ def evaluate_nll(model, x: np.ndarray, batch_size: int = 65536, jit_compile: boo
     return -total / len(x)
 
 
-def _checkpoint_manager(model, optimizer, step, directory: Path, settings: dict):
-    """Open (or start) the checkpoints in ``directory``; restore the newest one.
+class _Saver:
+    """Checkpoints in ``directory`` (or the newest one restored from it).
 
     The settings are stored beside the checkpoints: resuming a fit with other
     data or hyper-parameters would silently mix two experiments, so it is refused.
+
+    With several workers, all of them restore the chief's newest checkpoint and
+    all of them save (saving may need every worker), but only the chief writes
+    into ``directory``; the others write to a temporary directory and delete it.
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    settings_path = directory / SETTINGS_FILE
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-    manager = tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=2)
-    if manager.latest_checkpoint:
-        saved = json.loads(settings_path.read_text()) if settings_path.exists() else None
-        if saved != settings:
-            different = sorted(
-                key for key in settings if saved is None or saved.get(key) != settings[key]
+
+    def __init__(self, model, optimizer, step, directory: Path, settings: dict, is_chief=True):
+        self.is_chief = is_chief
+        if is_chief:
+            directory.mkdir(parents=True, exist_ok=True)
+        settings_path = directory / SETTINGS_FILE
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+        latest = tf.train.latest_checkpoint(str(directory)) if directory.is_dir() else None
+        self.has_checkpoint = latest is not None
+        if latest:
+            saved = json.loads(settings_path.read_text()) if settings_path.exists() else None
+            if saved != settings:
+                different = sorted(
+                    key for key in settings if saved is None or saved.get(key) != settings[key]
+                )
+                raise ValueError(
+                    f"{directory} holds checkpoints of a different fit (differs in: "
+                    f"{', '.join(different) or 'settings file'}); use another --checkpoint-dir, "
+                    "or delete that directory to start over"
+                )
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        elif is_chief:
+            settings_path.write_text(json.dumps(settings, indent=2) + "\n")
+        if is_chief:
+            self.manager = tf.train.CheckpointManager(
+                self.checkpoint, str(directory), max_to_keep=2
             )
-            raise ValueError(
-                f"{directory} holds checkpoints of a different fit (differs in: "
-                f"{', '.join(different) or 'settings file'}); use another --checkpoint-dir, "
-                "or delete that directory to start over"
-            )
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    else:
-        settings_path.write_text(json.dumps(settings, indent=2) + "\n")
-    return manager
+
+    def save(self, step: int) -> None:
+        if self.is_chief:
+            self.manager.save(checkpoint_number=step)
+        else:
+            scratch = tempfile.mkdtemp(prefix="worker-checkpoint-")
+            try:
+                self.checkpoint.write(str(Path(scratch) / "ckpt"))
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        self.has_checkpoint = True
