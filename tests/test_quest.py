@@ -185,6 +185,10 @@ def test_gpu_check_job(cluster, projects, jobs, name):
         devices = re.findall(r"CUDA_VISIBLE_DEVICES: ([0-9,]+)", log)
         assert len(devices) == int(project.answers.get("nodes", 1)), log
         assert all(len(found.split(",")) == project.gpus for found in devices), log
+        # mini-Quest's fake devices 0-3 are its a100s, 4-7 its h100s (slurm/gres.conf.in).
+        kind = project.answers.get("gpu", "a100")
+        allowed = {"a100": range(4), "h100": range(4, 8), "any": range(8)}[kind]
+        assert all(int(i) in allowed for found in devices for i in found.split(",")), log
         assert "error: --require-gpu: TensorFlow sees no GPU" in log
         assert (record["JobState"], record["ExitCode"]) == ("FAILED", "3:0"), record
         assert mail and "Failed" in mail[0] and mail[0].endswith(email)
