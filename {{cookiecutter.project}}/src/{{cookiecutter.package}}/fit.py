@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 from .cli_types import positive_float, positive_int
 
 BAD_INPUT_EXIT = 2
+#: Exit code when another worker of a multi-worker fit died.
+LOST_WORKER_EXIT = 1
 MODELS = ("gaussian", "box", "gmm")
 
 
@@ -211,9 +214,22 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return BAD_INPUT_EXIT
+    except (training.tf.errors.UnavailableError, training.tf.errors.AbortedError) as err:
+        if workers == 1:
+            raise
+        # Another worker died (or its node): the all-reduce of the gradients broke.
+        first = str(err).strip().splitlines()[0]
+        print(
+            f"error: worker {rank} lost contact with the other workers ({first}); one of them "
+            "probably died: look for its error above. Resubmit with the same checkpoint "
+            "directory to resume.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return LOST_WORKER_EXIT
 
     if not is_chief:  # the chief writes the plot and prints the result
-        return 0
+        return _finish(0, strategy)
     if args.plot is not None:
         from .plots import plot_fit
 
@@ -248,7 +264,25 @@ def run(args: argparse.Namespace) -> int:
         "strategy": distribute.strategy_name(strategy),
     }
     print(json.dumps(report) if args.json else _readable(report))
-    return 0
+    return _finish(0, strategy)
+
+
+def _finish(code: int, strategy) -> int:
+    """With several workers: wait for all, then leave at once, together.
+
+    A worker that exits while another still runs makes TensorFlow log alarming
+    (harmless) "stopped sending heartbeats" / "Failed to send RPC" errors, and
+    Python's slow clean-up of TensorFlow makes that likely. So the workers meet
+    once more (an all-reduce) after the chief has written everything, then exit.
+    """
+    from . import distribute, training
+
+    if distribute.rank_and_workers(strategy)[1] > 1:
+        training.barrier(strategy)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _readable(report: dict) -> str:

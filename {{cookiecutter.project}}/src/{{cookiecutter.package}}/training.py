@@ -408,6 +408,11 @@ def fit(
     )
 
 
+def barrier(strategy) -> None:
+    """Return when every worker has called this (an all-reduce of one number)."""
+    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.ones([])), axis=None)
+
+
 _COMPILED_LOG_PROB = weakref.WeakKeyDictionary()
 
 

@@ -1,0 +1,163 @@
+"""Scale-out on mini-Quest: slurm/multiworker.sh trains one model with several workers.
+
+One CPU project is baked and its environment made (slurm/setup_env.sh); its
+multiworker.sh is then submitted as written (2 tasks on one node), with one task
+(the reference), across two nodes, and once with a worker killed mid-run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from miniquest import cluster_processes, log_of
+from test_quest import cluster, setup_env  # noqa: F401  (cluster is a fixture)
+
+from helpers import bake
+
+ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
+# Long enough to kill a worker after its first checkpoint; minibatches, so the
+# workers' shards of each global batch (500 points -> 250 each) really differ.
+FIT = ("--model", "gmm", "--components", "3", "--steps", "2000", "--batch-size", "500")
+FIT += ("--checkpoint-every", "100")
+
+
+class Project:
+    def __init__(self, path: Path, env: Path):
+        self.path, self.env = path, env
+
+    def submit(self, cluster, *args: str, options=(), export=None) -> int:  # noqa: F811
+        return cluster.sbatch(
+            "slurm/multiworker.sh",
+            *args,
+            cwd=self.path,
+            options=options,
+            export={"PROJECT_ENV": str(self.env), **(export or {})},
+        )
+
+    def result(self, job: int) -> dict:
+        return json.loads((self.path / "results" / f"multiworker-{job}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scaleout")
+    path, env = bake(root, **ANSWERS), root / "env"
+    done = setup_env(path, PROJECT_ENV=str(env))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return Project(path, env)
+
+
+@pytest.fixture(scope="module")
+def jobs(cluster, project):  # noqa: F811
+    """Submit all jobs at once: {name: job id}."""
+    return {
+        "two": project.submit(cluster, *FIT),  # as written: 2 tasks on one node
+        "one": project.submit(cluster, *FIT, options=["--ntasks-per-node=1"]),
+        "two-nodes": project.submit(
+            cluster,
+            *FIT,
+            options=["--partition=gengpu", "--nodes=2", "--ntasks-per-node=1"],
+        ),
+    }
+
+
+def worker_pid(cluster, job: int, rank: int) -> int | None:  # noqa: F811
+    """The process of worker ``rank`` (srun task SLURM_PROCID) of ``job``, once it runs."""
+    want = {f"SLURM_JOB_ID={job}".encode(), f"SLURM_PROCID={rank}".encode()}
+    for pid in cluster_processes(cluster.dir):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            environ = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if b"fit" in cmdline and b"-m" in cmdline and want <= environ:
+            return pid
+    return None
+
+
+def assert_same_params(result: dict, reference: dict) -> None:
+    # Equal up to float32 rounding (the gradient is summed in another order).
+    for name, value in reference["params"].items():
+        np.testing.assert_allclose(result["params"][name], value, rtol=1e-4, err_msg=name)
+
+
+def test_two_workers_on_one_node(cluster, project, jobs):  # noqa: F811
+    job = jobs["two"]
+    cluster.wait(job)
+    record = cluster.final(job)
+    log = log_of(project.path, "multiworker", job)
+    assert record["JobState"] == "COMPLETED", log
+    assert "worker 0 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log
+    assert "worker 1 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log
+    assert f"finished: results/multiworker-{job}.json" in log
+    result = project.result(job)
+    assert (result["workers"], result["replicas"], result["steps"]) == (2, 2, 2000)
+    # Only the chief wrote: one result, its checkpoints, nothing else.
+    assert [p.name for p in (project.path / "results").glob(f"*{job}*")] == [
+        f"multiworker-{job}.json"
+    ]
+    written = {p.name for p in (project.path / "checkpoints" / f"multiworker-{job}").iterdir()}
+    assert written == {
+        "checkpoint",
+        "fit-settings.json",
+        "ckpt-1900.index",
+        "ckpt-1900.data-00000-of-00001",
+        "ckpt-2000.index",
+        "ckpt-2000.data-00000-of-00001",
+    }
+
+
+def test_two_workers_give_the_parameters_of_one(cluster, project, jobs):  # noqa: F811
+    cluster.wait(jobs["one"], jobs["two"])
+    one, two = project.result(jobs["one"]), project.result(jobs["two"])
+    assert (one["workers"], one["strategy"]) == (1, "default")
+    assert "worker 0 of" not in log_of(project.path, "multiworker", jobs["one"])
+    assert_same_params(two, one)
+
+
+def test_two_nodes(cluster, project, jobs):  # noqa: F811
+    # mini-Quest's two GPU nodes are one machine (NodeAddr 127.0.0.1): the workers
+    # reach each other through Slurm's node addresses, on ports that differ by rank.
+    job = jobs["two-nodes"]
+    cluster.wait(job, jobs["one"])
+    log = log_of(project.path, "multiworker", job)
+    assert cluster.final(job)["JobState"] == "COMPLETED", log
+    assert "nodes:      mq-gpu[1-2]" in log
+    result = project.result(job)
+    assert (result["workers"], result["replicas"]) == (2, 2)
+    assert_same_params(result, project.result(jobs["one"]))
+
+
+def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project, jobs):  # noqa: F811
+    job = project.submit(cluster, *FIT)  # now: it must still run when its turn comes
+    checkpoints = project.path / "checkpoints" / f"multiworker-{job}"
+    pid = None
+    while pid is None or not list(checkpoints.glob("ckpt-*.index")):
+        assert cluster.queued(job), "the job ended before its first checkpoint"
+        pid = worker_pid(cluster, job, rank=1)
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)  # as if its node had crashed
+    # No hang: srun --kill-on-bad-exit ends worker 0, the job fails (not TIMEOUT).
+    cluster.wait(job)
+    record = cluster.final(job)
+    log = log_of(project.path, "multiworker", job)
+    assert record["JobState"] == "FAILED", (record, log)
+    assert "error: worker 0 lost contact with the other workers" in log
+    where = checkpoints.relative_to(project.path)
+    assert f"resume with: sbatch --export=ALL,CHECKPOINT_DIR={where} slurm/multiworker.sh" in log
+    saved = max(int(p.stem.split("-")[1]) for p in checkpoints.glob("ckpt-*.index"))
+    assert 0 < saved < 2000
+
+    again = project.submit(cluster, *FIT, export={"CHECKPOINT_DIR": str(checkpoints)})
+    cluster.wait(again, jobs["one"])
+    log = log_of(project.path, "multiworker", again)
+    assert cluster.final(again)["JobState"] == "COMPLETED", log
+    resumed = project.result(again)
+    assert (resumed["resumed_from_step"], resumed["steps"], resumed["workers"]) == (saved, 2000, 2)
+    assert_same_params(resumed, project.result(jobs["one"]))

@@ -1,0 +1,79 @@
+#!/bin/bash
+# Scale-out: ONE fit on several {% if cookiecutter.gpu != "none" %}GPUs{% else %}CPU workers{% endif %} and nodes, with MultiWorkerMirroredStrategy.
+# srun starts one worker per task; each computes the gradient of its slice of every
+# batch, the workers add their gradients, and all take the same step. Same global
+# batch and seed -> the same parameters as one worker (up to rounding).
+#   sbatch slurm/multiworker.sh                                      # default fit (below)
+#   sbatch slurm/multiworker.sh --model gmm --batch-size 4096 --steps 5000
+#   sbatch --nodes=2 slurm/multiworker.sh ...                        # more nodes
+# Results (the chief, worker 0, writes them): results/multiworker-<jobid>.json
+# Log (every worker): logs/multiworker-<jobid>.out
+#SBATCH --job-name=multiworker
+#SBATCH --account={{ cookiecutter.quest_account }}
+#SBATCH --partition={{ cookiecutter.partition }}
+#SBATCH --nodes={{ cookiecutter.nodes }}
+{%- if cookiecutter.gpu != "none" %}
+# One worker (task) per GPU.
+#SBATCH --ntasks-per-node={{ cookiecutter.gpus_per_node }}
+#SBATCH --gres=gpu:{% if cookiecutter.gpu != "any" %}{{ cookiecutter.gpu }}:{% endif %}{{ cookiecutter.gpus_per_node }}
+{%- else %}
+# No GPUs: two CPU workers per node (to try scale-out; one CPU fit is often as fast).
+#SBATCH --ntasks-per-node=2
+{%- endif %}
+#SBATCH --time={{ cookiecutter.walltime }}
+#SBATCH --mem={{ cookiecutter.mem }}
+#SBATCH --output=logs/%x-%j.out
+#SBATCH --open-mode=append
+#SBATCH --mail-type=END,FAIL
+#SBATCH --mail-user={{ cookiecutter.email }}
+# As in train.sh: USR1 120 s before the time limit -> checkpoint, requeue, resume.
+#SBATCH --signal=B:USR1@120
+#SBATCH --requeue
+
+set -euo pipefail
+cd "${SLURM_SUBMIT_DIR:-.}"
+# shellcheck source=common.sh
+source slurm/common.sh
+job_banner
+activate_env
+
+if [[ $# -eq 0 ]]; then
+    set -- --model gmm --components 3 --steps 3000 --batch-size 1000
+fi
+run_id="${SLURM_JOB_NAME:-multiworker}-${SLURM_JOB_ID:-local}"
+checkpoints="${CHECKPOINT_DIR:-checkpoints/$run_id}"
+result="results/$run_id.json"
+mkdir -p "$checkpoints" results
+echo "fit $* on ${SLURM_NTASKS:-1} workers (checkpoints in $checkpoints)"
+
+srun_pid=""
+requeue=no
+# srun passes these signals on to every worker; the workers agree to stop together.
+trap 'requeue=yes; [[ -n $srun_pid ]] && kill -USR1 "$srun_pid" 2>/dev/null || true' USR1
+trap '[[ -n $srun_pid ]] && kill -TERM "$srun_pid" 2>/dev/null || true' TERM
+
+# --kill-on-bad-exit=1: if one worker dies, srun stops the others at once (they
+# would otherwise wait forever for its share of the gradient).
+# Only the chief prints the result, so stdout is the chief's JSON.
+srun --kill-on-bad-exit=1 python -m "$PACKAGE" fit "$@" \
+    --checkpoint-dir "$checkpoints" --json >"$result.part" &
+srun_pid=$!
+
+status=0
+while true; do
+    wait "$srun_pid" && status=0 || status=$?
+    kill -0 "$srun_pid" 2>/dev/null || break
+done
+
+if [[ $status -eq 0 ]]; then
+    mv "$result.part" "$result"
+    echo "finished: $result"
+    cat "$result"
+elif [[ $requeue == yes && -n "${SLURM_JOB_ID:-}" ]]; then
+    echo "fit stopped with exit code $status at the time-limit warning; requeueing job $SLURM_JOB_ID"
+    scontrol requeue "$SLURM_JOB_ID"
+else
+    echo "fit stopped with exit code $status; checkpoints kept in $checkpoints" >&2
+    echo "resume with: sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/multiworker.sh $*" >&2
+    exit "$status"
+fi
