@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -112,6 +113,7 @@ def main() -> int:
                 )
     finally:
         cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
     print(f"medians over {args.repeats} repeats (sweep %1: 1 run)")
     for key, values in numbers.items():
