@@ -114,10 +114,10 @@ def check_mem(value, partition):
     found = check_pattern("mem", value, r"[1-9][0-9]*[MG]", "a memory size in M or G", "20G")
     if found:
         return found
-    megabytes = int(value[:-1]) * (1000 if value.endswith("G") else 1)
+    megabytes = int(value[:-1]) * (1024 if value.endswith("G") else 1)  # as Slurm counts
     limit = PARTITION_MAX_MEM_MB.get(partition)
     if limit is not None and megabytes > limit:
-        why = f"is more than a {partition} node has ({limit // 1000}G)"
+        why = f"is more than a {partition} node has ({limit // 1024}G = {limit}M)"
         return [problem("mem", value, why, "20G")]
     return []
 

@@ -39,6 +39,8 @@ BAD_ANSWERS = [
     ({"mem": "20GB"}, "mem"),
     ({"mem": "0G"}, "mem"),
     ({"partition": "short", "gpu": "none", "mem": "500G"}, "mem"),
+    ({"partition": "short", "gpu": "none", "mem": "238G"}, "mem"),  # Slurm: 1G = 1024M
+    ({"mem": "490001M"}, "mem"),
     ({"tensorflow_version": "2.15.0"}, "tensorflow_version"),
     ({"tensorflow_version": "2.16.0"}, "tensorflow_version"),
     ({"tensorflow_version": "latest"}, "tensorflow_version"),
@@ -82,6 +84,12 @@ def test_hostile_answer_is_data_not_code(tmp_path, capfd):
     message = bake_rejected(tmp_path, {"netid": evil}, capfd)
     assert "XXXY" not in message
     assert f"  - netid: {evil!r} is not a Northwestern NetID" in message
+
+
+@pytest.mark.parametrize(("partition", "mem"), [("short", "237G"), ("gengpu", "490000M")])
+def test_largest_node_memory_is_accepted(tmp_path, partition, mem):
+    gpu = "a100" if partition == "gengpu" else "none"
+    assert bake(tmp_path, partition=partition, gpu=gpu, mem=mem).exists()
 
 
 def test_gpus_per_node_may_be_zero_without_gpus(tmp_path):
