@@ -96,6 +96,8 @@ def test_two_workers_on_one_node(cluster, project, jobs):  # noqa: F811
     assert "worker 0 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log
     assert "worker 1 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log
     assert f"finished: results/multiworker-{job}.json" in log
+    # The workers leave together: no worker complains that another vanished.
+    assert "stopped sending heartbeats" not in log and "Failed to send RPC" not in log, log
     result = project.result(job)
     assert (result["workers"], result["replicas"], result["steps"]) == (2, 2, 2000)
     # Only the chief wrote: one result, its checkpoints, nothing else.

@@ -218,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
         if workers == 1:
             raise
         # Another worker died (or its node): the all-reduce of the gradients broke.
-        first = str(err).strip().splitlines()[0]
+        lines = [line for line in str(err).splitlines() if "aborted by" in line]
+        first = (lines or str(err).strip().splitlines() or [type(err).__name__])[0].strip()
         print(
             f"error: worker {rank} lost contact with the other workers ({first}); one of them "
             "probably died: look for its error above. Resubmit with the same checkpoint "
