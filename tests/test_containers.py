@@ -212,7 +212,7 @@ def test_base_image_uses_the_pinned_python(images: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("stage", ["base", "dev", "code-server"])
 def test_images_run_as_the_non_root_user(images: dict[str, str], stage: str) -> None:
-    ident = in_image(stage, "sh", "-c", "id -u; stat -c %u /app /opt/venv; pwd").stdout.split()
+    ident = in_image(stage, "sh", "-c", 'id -u; stat -c %u /app "$VIRTUAL_ENV"; pwd').stdout.split()
     assert ident == ["1000", "1000", "1000", "/app"]
 
 

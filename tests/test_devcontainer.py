@@ -114,3 +114,48 @@ def test_gpu_check_reports_no_gpu(workspace) -> None:
 def test_project_tests_pass_inside(workspace) -> None:
     result = exec_in(workspace, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
     assert re.search(r"\d+ passed", result.stdout), result.stdout
+
+
+def test_post_create_works_for_a_student_whose_uid_is_not_1000(workspace, tmp_path) -> None:
+    """On Linux, VS Code gives the container's user the host user's UID (updateRemoteUserUID)
+    by building the CLI's own updateUID.Dockerfile on the image. Do that for UID 1234 (the
+    CLI skips it when it runs as root, as here), then run the post-create command."""
+    uid = "1234"
+    cli = Path(run(["npm", "root", "--global"]).stdout.strip()) / "@devcontainers" / "cli"
+    image = podman("inspect", "--format", "{{.Image}}", workspace[1]).stdout.strip()
+    tag = "localhost/template-test-devcontainer:uid-1234"
+    build_args = {
+        "BASE_IMAGE": image,
+        "REMOTE_USER": "student",
+        "NEW_UID": uid,
+        "NEW_GID": uid,
+        "IMAGE_USER": "student",
+    }
+    options = [a for k, v in build_args.items() for a in ("--build-arg", f"{k}={v}")]
+    podman("build", "-f", cli / "scripts" / "updateUID.Dockerfile", *options, "-t", tag, tmp_path)
+    try:
+        project = tmp_path / workspace[0].name
+        shutil.copytree(workspace[0], project, symlinks=True)
+        for path in [project, *project.rglob("*")]:
+            os.chown(path, int(uid), int(uid), follow_symlinks=False)
+        config = outcome(devcontainer("read-configuration", workspace=workspace[0]))
+        folder = f"/workspaces/{project.name}"
+        package = project.name.replace("-", "_")
+        result = podman(
+            "run",
+            "--rm",
+            "--user",
+            "student",
+            "-v",
+            f"{project}:{folder}",
+            "-w",
+            folder,
+            tag,
+            "sh",
+            "-c",
+            config["configuration"]["postCreateCommand"]
+            + f" && id -u && python -c 'import {package}; print({package}.__file__)'",
+        )
+        assert result.stdout.split()[-2:] == [uid, f"{folder}/src/{package}/__init__.py"]
+    finally:
+        podman("rmi", "-f", tag, check=False)
