@@ -61,12 +61,12 @@ per_step = (marks[last] - marks[first]) / (last - first)
 size = sum(int(tf.size(v)) for v in model.trainable_variables)
 @tf.function
 def reduce_many(value):
-    def replica(v):
-        context = tf.distribute.get_replica_context()
-        for _ in tf.range(200):
-            v = context.all_reduce(tf.distribute.ReduceOp.SUM, v) * 0.5
-        return v
-    return strategy.run(replica, args=(value,))
+    # The same cross-worker sum the training loop's agreement uses; unrolled (a
+    # collective inside a graph while-loop is not allowed).
+    for _ in range(200):
+        per_replica = strategy.run(lambda v: v * 0.5, args=(value,))
+        value = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+    return value
 reduce_many(tf.zeros([size]))  # trace and warm up
 began = time.perf_counter()
 reduce_many(tf.zeros([size]))

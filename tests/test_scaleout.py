@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from miniquest import cluster_processes, log_of
 from test_quest import cluster, setup_env  # noqa: F401  (cluster is a fixture)
 
-from helpers import bake
+from helpers import bake, run
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 # Long enough to kill a worker after its first checkpoint; minibatches, so the
@@ -162,4 +163,27 @@ def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project
     assert cluster.final(again)["JobState"] == "COMPLETED", log
     resumed = project.result(again)
     assert (resumed["resumed_from_step"], resumed["steps"], resumed["workers"]) == (saved, 2000, 2)
+    assert_same_params(resumed, project.result(jobs["one"]))
+
+
+def test_time_limit_warning_stops_all_workers_and_the_job_resumes(cluster, project, jobs):  # noqa: F811
+    # What `--signal=B:USR1@120` sends before the time limit: USR1 to the batch script,
+    # which passes it to srun, which passes it to every worker.
+    job = project.submit(cluster, *FIT)
+    checkpoints = project.path / "checkpoints" / f"multiworker-{job}"
+    while not list(checkpoints.glob("ckpt-*.index")):
+        assert cluster.queued(job), "the job ended before its first checkpoint"
+        time.sleep(0.1)
+    run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
+    cluster.wait(job, jobs["one"])
+
+    runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
+    log = log_of(project.path, "multiworker", job)
+    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", (runs, log)
+    # Both workers stopped at the same step, after the chief saved it.
+    stopped = re.findall(r"interrupted at step (\d+)", log)
+    assert len(stopped) == 2 and len(set(stopped)) == 1, log
+    assert f"requeueing job {job}" in log and "restarts:   1" in log
+    resumed = project.result(job)
+    assert (resumed["resumed_from_step"], resumed["steps"]) == (int(stopped[0]), 2000)
     assert_same_params(resumed, project.result(jobs["one"]))

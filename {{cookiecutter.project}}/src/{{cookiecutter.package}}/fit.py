@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             )
     except training.Interrupted as stop:
         print(str(stop), file=sys.stderr, flush=True)
-        return training.INTERRUPTED_EXIT
+        return _finish(training.INTERRUPTED_EXIT, strategy)  # all have printed it
     except (ValueError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return BAD_INPUT_EXIT

@@ -283,6 +283,7 @@ def fit(
             "scope: create the model inside `with strategy.scope():`"
         )
     workers = rank_and_workers(strategy)[1]
+    local_replicas = strategy.num_replicas_in_sync // workers
     began = time.monotonic()
     if initialize:
         model.initialize(x, seed=seed)  # same data and seed: the same start on every worker
@@ -342,7 +343,9 @@ def fit(
         loss = tf.constant(0.0)
         for _ in tf.range(count):
             per_replica = strategy.run(train_step, args=(next(iterator),))
-            loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            # This worker's share of the last step's loss; summing it over the
+            # workers is left to ``agree`` (one all-reduce per call, not per step).
+            loss = tf.add_n(strategy.experimental_local_results(per_replica))
             step.assign_add(1)
         return loss
 
@@ -371,8 +374,11 @@ def fit(
                 if workers > 1:
                     # Every worker must make the same choices, or one would wait
                     # forever for the others in the next step's all-reduce.
-                    votes = agree(tf.constant([signalled, slow, stop], tf.float32)).numpy()
-                    signalled, slow, stop = (bool(v > 0) for v in votes)
+                    # (Each local replica adds the votes once: divide the loss back.)
+                    votes = [signalled, slow, stop, loss / local_replicas]
+                    votes = agree(tf.constant(votes, tf.float32)).numpy()
+                    signalled, slow, stop = (bool(v > 0) for v in votes[:3])
+                    loss = float(votes[3])
                 if not slow:
                     chunk = min(chunk * 2, MAX_CHUNK)
                 if not math.isfinite(loss):
@@ -386,7 +392,7 @@ def fit(
                     if saver is not None:
                         saver.save(current)
                     if workers > 1:  # all have saved before any exits (srun then ends the rest)
-                        agree(tf.zeros([3]))
+                        agree(tf.zeros([4]))
                     name = stopper.signal_name or "a signal to another worker"
                     raise Interrupted(current, name, str(checkpoint_dir) if saver else None)
                 if at_checkpoint and saver is not None:
