@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,11 +69,12 @@ def python_for(version: str) -> str:
 
     pyenv's shims answer only for its global version, so ask pyenv for the prefix.
     """
-    found = subprocess.run(
-        ["pyenv", "prefix", version], text=True, capture_output=True, check=False
-    )
-    if found.returncode == 0:
-        return str(Path(found.stdout.strip().splitlines()[-1]) / "bin" / "python")
+    if shutil.which("pyenv"):  # absent in containers, e.g. the template's devcontainer
+        found = subprocess.run(
+            ["pyenv", "prefix", version], text=True, capture_output=True, check=False
+        )
+        if found.returncode == 0:
+            return str(Path(found.stdout.strip().splitlines()[-1]) / "bin" / "python")
     if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
         return sys.executable
     raise AssertionError(f"no Python {version} on this machine (tried pyenv and {sys.executable})")
