@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import platform
 import re
 import socket
 import time
@@ -242,6 +243,17 @@ def test_cpu_variant_has_cpu_tensorflow(images: dict[str, str]) -> None:
     listing = in_image("base", "uv", "pip", "list").stdout
     assert re.search(r"(?m)^tensorflow-cpu\s+2\.", listing), listing
     assert not re.search(r"(?m)^nvidia-", listing)
+
+
+def test_gpu_variant_would_bring_cuda(images: dict[str, str]) -> None:
+    """TF_VARIANT=gpu resolves to tensorflow[and-cuda] on x86-64 (resolved, not downloaded:
+    the CUDA wheels are several GB), plain tensorflow on ARM."""
+    plan = in_image("base", "uv", "pip", "install", "--dry-run", "-r", "pyproject.toml",
+                    "--extra", "gpu")  # fmt: skip
+    text = plan.stdout + plan.stderr
+    assert re.search(r"(?m)^ \+ tensorflow==2\.", text), text
+    on_x86 = platform.machine() in ("x86_64", "AMD64")
+    assert bool(re.search(r"(?m)^ \+ nvidia-cudnn-cu\d+==", text)) == on_x86, text
 
 
 def test_gpu_check_in_dev_reports_no_gpu_cleanly(images: dict[str, str], project: Path) -> None:
