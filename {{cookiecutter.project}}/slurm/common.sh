@@ -63,3 +63,36 @@ job_banner() {
     echo "directory:  $PWD"
     echo "PROJECT_ENV=$PROJECT_ENV"
 }
+
+# Run a fit that checkpoints when signalled, and requeue the job at the time-limit warning.
+#   run_resumable RESUME RESULT COMMAND...
+# RESUME is the command that resumes by hand (shown if the fit fails). COMMAND's stdout (the fit's JSON) goes to RESULT. Slurm's warning (USR1, from
+# `#SBATCH --signal=B:USR1@120`) is passed on to COMMAND, which saves a checkpoint
+# and exits with code 75; then the job is requeued under the same id and resumes.
+# TERM (scancel, or the limit itself) is passed on too, but does not requeue.
+run_resumable() {
+    local resume=$1 result=$2
+    shift 2
+    local pid="" requeue=no status=0
+    trap 'requeue=yes; [[ -n $pid ]] && kill -USR1 "$pid" 2>/dev/null || true' USR1
+    trap '[[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null || true' TERM
+    # In the background, so this script can pass signals on to it.
+    "$@" >"$result.part" &
+    pid=$!
+    # `wait` returns early when a signal arrives; wait again until COMMAND has exited.
+    while true; do
+        wait "$pid" && status=0 || status=$?
+        kill -0 "$pid" 2>/dev/null || break
+    done
+    if [[ $status -eq 0 ]]; then
+        mv "$result.part" "$result"
+        echo "finished: $result"
+        cat "$result"
+    elif [[ $requeue == yes && -n "${SLURM_JOB_ID:-}" ]]; then
+        echo "fit stopped with exit code $status at the time-limit warning; requeueing job $SLURM_JOB_ID"
+        scontrol requeue "$SLURM_JOB_ID"
+    else
+        echo "fit stopped with exit code $status; resume with: $resume" >&2
+        exit "$status"
+    fi
+}

@@ -46,34 +46,10 @@ result="results/$run_id.json"
 mkdir -p "$checkpoints" results
 echo "fit $* on ${SLURM_NTASKS:-1} workers (checkpoints in $checkpoints)"
 
-srun_pid=""
-requeue=no
-# srun passes these signals on to every worker; the workers agree to stop together.
-trap 'requeue=yes; [[ -n $srun_pid ]] && kill -USR1 "$srun_pid" 2>/dev/null || true' USR1
-trap '[[ -n $srun_pid ]] && kill -TERM "$srun_pid" 2>/dev/null || true' TERM
-
+# srun passes USR1 and TERM on to every worker; the workers agree to stop together.
 # --kill-on-bad-exit=1: if one worker dies, srun stops the others at once (they
 # would otherwise wait forever for its share of the gradient).
 # Only the chief prints the result, so stdout is the chief's JSON.
-srun --kill-on-bad-exit=1 python -m "$PACKAGE" fit "$@" \
-    --checkpoint-dir "$checkpoints" --json >"$result.part" &
-srun_pid=$!
-
-status=0
-while true; do
-    wait "$srun_pid" && status=0 || status=$?
-    kill -0 "$srun_pid" 2>/dev/null || break
-done
-
-if [[ $status -eq 0 ]]; then
-    mv "$result.part" "$result"
-    echo "finished: $result"
-    cat "$result"
-elif [[ $requeue == yes && -n "${SLURM_JOB_ID:-}" ]]; then
-    echo "fit stopped with exit code $status at the time-limit warning; requeueing job $SLURM_JOB_ID"
-    scontrol requeue "$SLURM_JOB_ID"
-else
-    echo "fit stopped with exit code $status; checkpoints kept in $checkpoints" >&2
-    echo "resume with: sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/multiworker.sh $*" >&2
-    exit "$status"
-fi
+resume="sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/multiworker.sh $*"
+run_resumable "$resume" "$result" srun --kill-on-bad-exit=1 \
+    python -m "$PACKAGE" fit "$@" --checkpoint-dir "$checkpoints" --json

@@ -44,34 +44,6 @@ result="results/$run_id.json"
 mkdir -p "$checkpoints" results
 echo "fit $* (checkpoints in $checkpoints)"
 
-fit_pid=""
-requeue=no
-# USR1: Slurm's warning before the time limit -> checkpoint, then requeue.
-trap 'requeue=yes; [[ -n $fit_pid ]] && kill -USR1 "$fit_pid" 2>/dev/null || true' USR1
-# TERM: scancel or the limit itself -> checkpoint and stop (no requeue).
-trap '[[ -n $fit_pid ]] && kill -TERM "$fit_pid" 2>/dev/null || true' TERM
-
-# Run the fit in the background so this script can pass signals on to it.
-python -m "$PACKAGE" fit "$@" --checkpoint-dir "$checkpoints" --json >"$result.part" &
-fit_pid=$!
-
-# `wait` returns early when a signal arrives; wait again until the fit has exited.
-status=0
-while true; do
-    wait "$fit_pid" && status=0 || status=$?
-    kill -0 "$fit_pid" 2>/dev/null || break
-done
-
-if [[ $status -eq 0 ]]; then
-    mv "$result.part" "$result"
-    echo "finished: $result"
-    cat "$result"
-elif [[ $requeue == yes && -n "${SLURM_JOB_ID:-}" ]]; then
-    # Exit code 75: the fit saved a checkpoint and stopped early.
-    echo "fit stopped with exit code $status at the time-limit warning; requeueing job $SLURM_JOB_ID"
-    scontrol requeue "$SLURM_JOB_ID"
-else
-    echo "fit stopped with exit code $status; checkpoints kept in $checkpoints" >&2
-    echo "resume with: sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/train.sh $*" >&2
-    exit "$status"
-fi
+# USR1 (the time-limit warning) -> checkpoint, requeue, resume; see common.sh.
+resume="sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/train.sh $*"
+run_resumable "$resume" "$result" python -m "$PACKAGE" fit "$@" --checkpoint-dir "$checkpoints" --json
