@@ -65,7 +65,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
     result = outcome(up)
     assert result["outcome"] == "success", up.stdout + up.stderr
     yield project, result["containerId"]
+    # Remove the container, and the CLI's image tags for this (temporary) folder; the
+    # layers stay in podman's cache while other images use them.
+    image = podman("inspect", "--format", "{{.ImageName}}", result["containerId"]).stdout.strip()
     podman("rm", "-f", result["containerId"], check=False)
+    podman("rmi", image, image.replace("-uid:", ":"), check=False)
 
 
 def exec_in(workspace, *cmd: str, check: bool = True):
