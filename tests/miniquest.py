@@ -94,6 +94,12 @@ class Cluster:
             assert not stuck, f"jobs {jobs} can never start: {stuck}"
             time.sleep(poll)
 
+    def wait_for_checkpoint(self, job: int, checkpoints: Path, poll: float = 0.1) -> None:
+        """Wait until ``job`` has saved its first checkpoint in ``checkpoints``."""
+        while not list(checkpoints.glob("ckpt-*.index")):
+            assert self.queued(job), "the job ended before its first checkpoint"
+            time.sleep(poll)
+
     def records(self, job: int) -> list[dict[str, str]]:
         """The jobcomp records of ``job`` (one per run; array tasks included), oldest first."""
         path = self.dir / "jobcomp.txt"

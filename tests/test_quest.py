@@ -13,7 +13,6 @@ import math
 import re
 import shutil
 import socket
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -148,9 +147,7 @@ def test_preempted_training_resumes_with_identical_parameters(cluster, projects,
     # Once the fit has saved its first checkpoint, send what `--signal=B:USR1@120`
     # sends before the time limit: USR1 to the batch script.
     checkpoints = project.path / "checkpoints" / f"train-{job}"
-    while not list(checkpoints.glob("ckpt-*.index")):
-        assert cluster.queued(job), "the job ended before its first checkpoint"
-        time.sleep(0.2)
+    cluster.wait_for_checkpoint(job, checkpoints)
     run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
     cluster.wait(job, reference)
 

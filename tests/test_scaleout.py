@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -140,11 +139,9 @@ def test_two_nodes(cluster, project, jobs):  # noqa: F811
 def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project, jobs):  # noqa: F811
     job = project.submit(cluster, *FIT)  # now: it must still run when its turn comes
     checkpoints = project.path / "checkpoints" / f"multiworker-{job}"
-    pid = None
-    while pid is None or not list(checkpoints.glob("ckpt-*.index")):
-        assert cluster.queued(job), "the job ended before its first checkpoint"
-        pid = worker_pid(cluster, job, rank=1)
-        time.sleep(0.1)
+    cluster.wait_for_checkpoint(job, checkpoints)
+    pid = worker_pid(cluster, job, rank=1)
+    assert pid is not None, "worker 1 is not running"
     os.kill(pid, signal.SIGKILL)  # as if its node had crashed
     # No hang: srun --kill-on-bad-exit ends worker 0, the job fails (not TIMEOUT).
     cluster.wait(job)
@@ -171,9 +168,7 @@ def test_time_limit_warning_stops_all_workers_and_the_job_resumes(cluster, proje
     # which passes it to srun, which passes it to every worker.
     job = project.submit(cluster, *FIT)
     checkpoints = project.path / "checkpoints" / f"multiworker-{job}"
-    while not list(checkpoints.glob("ckpt-*.index")):
-        assert cluster.queued(job), "the job ended before its first checkpoint"
-        time.sleep(0.1)
+    cluster.wait_for_checkpoint(job, checkpoints)
     run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
     cluster.wait(job, jobs["one"])
 
