@@ -16,6 +16,7 @@ import re
 import socket
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 
 import pytest
@@ -293,7 +294,10 @@ def build_steps(output: str) -> list[tuple[str, bool]]:
 def test_source_edit_does_not_reinstall_dependencies(images: dict[str, str], project: Path) -> None:
     cli = next((project / "src").glob("*/cli.py"))
     original = cli.read_text()
-    cli.write_text(original + "# edited by test_source_edit_does_not_reinstall_dependencies\n")
+    # A new line every run: podman keeps layers between runs, so a fixed edit would
+    # find the layer an earlier run built and come from the cache.
+    marker = f"# edited by test_source_edit {uuid.uuid4().hex}"
+    cli.write_text(f"{original}{marker}\n")
     try:
         result = podman(
             "build",
@@ -313,7 +317,7 @@ def test_source_edit_does_not_reinstall_dependencies(images: dict[str, str], pro
     assert installs == [True, True], steps  # runtime deps (TensorFlow) and dev tools: cached
     assert copies == [False], steps  # ...while the edited source was copied anew
     edited = in_image("dev-edited", "tail", "-n1", f"/app/src/{cli.parent.name}/cli.py")
-    assert "edited by test_source_edit" in edited.stdout
+    assert marker in edited.stdout
 
 
 # --------------------------------------------------------------------------
