@@ -128,7 +128,8 @@ def snapshot(project: Path) -> dict[str, bytes]:
     return {
         str(path.relative_to(project)): path.read_bytes()
         for path in sorted(project.rglob("*"))
-        if path.is_file() and ".git" not in path.relative_to(project).parts
+        if path.is_file()
+        and ".git" not in path.relative_to(project).parts
         and ".nox" not in path.relative_to(project).parts
     }
 
@@ -241,9 +242,7 @@ def test_update_revalidates_answers_and_changes_them_only_when_asked(tmp_path, t
     assert first_bake.returncode != 0 and hook_message(first_bake)
     files = snapshot(project)
 
-    refused = template_update(
-        project, "--variables-to-update", '{"netid": "ABC1234"}', check=False
-    )
+    refused = template_update(project, "--variables-to-update", '{"netid": "ABC1234"}', check=False)
     assert refused.returncode != 0
     assert hook_message(refused) == hook_message(first_bake)  # the same rules, same words
     assert snapshot(project) == files
@@ -300,4 +299,3 @@ def test_template_update_workflow_is_lint_clean(tmp_path, template):
     workflow = project / ".github" / "workflows" / "template-update.yml"
     run(["actionlint", workflow])
     run(["zizmor", "--offline", "--no-progress", workflow])
-
