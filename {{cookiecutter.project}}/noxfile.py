@@ -97,7 +97,11 @@ def template_update(session: nox.Session) -> None:
     options = [arg for arg in session.posargs if arg != KEEP]
     if not os.path.exists(".cruft.json"):
         session.error("no .cruft.json: link the project first (README, 'Template updates')")
-    if _git("status", "--porcelain"):
+    try:
+        dirty = _git("status", "--porcelain")
+    except (OSError, subprocess.CalledProcessError):
+        session.error("the project must be a git repository with git installed: git init")
+    if dirty:
         session.error(
             "commit or stash your changes first (git status): an update starts from a clean"
             " tree, so it can be reviewed and undone as one piece"
