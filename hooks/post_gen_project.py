@@ -70,7 +70,8 @@ def template_source():
             pass
         return template, Path(repo_dir)
     local = Path(os.environ.get("PWD", "."), template).resolve()
-    return (str(local), local) if template and local.is_dir() else None
+    found = template and (local / "cookiecutter.json").is_file()
+    return (str(local), local) if found else None
 
 
 def record_template():

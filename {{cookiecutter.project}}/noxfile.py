@@ -103,8 +103,8 @@ def template_update(session: nox.Session) -> None:
         session.error("the project must be a git repository with git installed: git init")
     if dirty:
         session.error(
-            "commit or stash your changes first (git status): an update starts from a clean"
-            " tree, so it can be reviewed and undone as one piece"
+            f"commit or stash your changes first:\n{dirty}An update starts from a clean"
+            " tree, so that it can be reviewed and undone as one piece"
         )
     session.install(CRUFT)
     before = _files(_git("ls-files", "--others", "--exclude-standard"))
