@@ -38,7 +38,8 @@ def gpu_check(session: nox.Session) -> None:
 # files with git's three-way merge. These sessions wrap it so that an update is all or
 # nothing: cruft alone reports a clash with your edits as success and can leave part of
 # an update applied next to *.rej files.
-CRUFT = "cruft==2.16.0"
+# cruft and the cookiecutter the course template is tested with, pinned: same merge for all.
+CRUFT = ["cruft==2.16.0", "cookiecutter==2.7.1"]
 KEEP = "--keep-conflicts"
 
 
@@ -78,7 +79,7 @@ def _clashes(path: str) -> list[str]:
 @nox.session(name="template-check")
 def template_check(session: nox.Session) -> None:
     """Is there a newer template than the one in .cruft.json? (fails if so)"""
-    session.install(CRUFT)
+    session.install(*CRUFT)
     session.run("cruft", "check", *session.posargs)
 
 
@@ -106,7 +107,7 @@ def template_update(session: nox.Session) -> None:
             f"commit or stash your changes first:\n{dirty}An update starts from a clean"
             " tree, so that it can be reviewed and undone as one piece"
         )
-    session.install(CRUFT)
+    session.install(*CRUFT)
     before = _files(_git("ls-files", "--others", "--exclude-standard"))
     cruft = os.path.join(session.bin, "cruft")
     done = subprocess.run(
