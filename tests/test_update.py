@@ -205,6 +205,13 @@ def test_conflict_is_reported_and_changes_nothing(tmp_path, template):
     git(project, "reset", "--quiet", "--hard")  # the documented undo
     assert snapshot(project) == files
 
+    # Or skip this template version: only the record moves on.
+    template_update(project, "--skip-update")
+    assert record(project)["commit"] == git(template, "rev-parse", "HEAD").stdout.strip()
+    after = snapshot(project)
+    assert {name for name in after if after[name] != files.get(name)} == {".cruft.json"}
+    assert run(["cruft", "check"], cwd=project).returncode == 0
+
 
 def test_update_without_shared_history_is_all_or_nothing(tmp_path, template):
     """A repository that lacks the template's old files (history squashed, a project
