@@ -118,12 +118,12 @@ def template_update(session: nox.Session) -> None:
     rejects = [p for p in _files(_git("ls-files", "--others")) if p.endswith(".rej")]
     failed = done.returncode != 0 or "Failed to apply the update" in output or bool(rejects)
 
-    def undo(why: str) -> None:
+    def undo(why: str, then: str = "") -> None:
         _git("reset", "--quiet", "--hard", "HEAD")
         new = _files(_git("ls-files", "--others", "--exclude-standard")) - before
         for path in new | set(rejects):
             os.remove(path)
-        session.error(f"{why}\nNothing was changed: the project is as it was before.")
+        session.error(f"{why}\nNothing was changed: the project is as it was before.{then}")
 
     if failed:
         print(output)
@@ -134,9 +134,10 @@ def template_update(session: nox.Session) -> None:
             print("\n".join(_clashes(path)))
         if not keep:
             undo(
-                "To take the update and pick each line yourself:"
-                f" nox -s template-update -- {KEEP}\n"
-                "To skip this template version: nox -s template-update -- --skip-update"
+                "The update clashes with your edits (above).",
+                "\nTo take the update and pick each line yourself:"
+                f" nox -s template-update -- {KEEP}"
+                "\nTo skip this template version: nox -s template-update -- --skip-update",
             )
         _git("add", ".cruft.json")
         session.error(
