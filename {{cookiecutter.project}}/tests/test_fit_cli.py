@@ -79,7 +79,10 @@ BAD_FILES = {  # name: (bytes, a part of the message); every message names the f
     "empty.csv": (b"", "the file is empty (0 bytes)"),
     "empty.npy": (b"", "the file is empty (0 bytes)"),
     "truncated.npy": (b"\x93NUMPY\x01\x00", "not a readable .npy array"),
-    "latin1.csv": ("x,y\n1,2\n3,4 # caf\u00e9\n".encode("latin-1"), "line 3: byte 0xe9 is not UTF-8"),
+    "latin1.csv": (
+        "x,y\n1,2\n3,4 # caf\u00e9\n".encode("latin-1"),
+        "line 3: byte 0xe9 is not UTF-8",
+    ),
     "utf16.csv": ("x,y\n1,2\n".encode("utf-16"), "UTF-16"),
     "points.txt": (b"1,2\n", "use .npy or .csv"),
     # No maximum-likelihood estimate: refused before fitting, closed form or not.
@@ -118,10 +121,7 @@ def test_bad_options_exit_2(capsys, args, message):
         (["--model", "box", "--plot", "fit.nothing"], "ending in .png"),
         (["--model", "box", "--data", "missing.csv"], "no such file"),
         (["--model", "box", "--data", "x.csv", "--n", "10"], "cannot be used with --data"),
-        *(
-            [["--model", "gaussian", "--data", name], f"{name}: "]
-            for name in BAD_FILES
-        ),
+        *([["--model", "gaussian", "--data", name], f"{name}: "] for name in BAD_FILES),
         *(
             [["--model", "gaussian", "--data", name], message]
             for name, (_, message) in BAD_FILES.items()

@@ -170,9 +170,7 @@ def _read_csv(path: Path) -> np.ndarray:
             f"(the file is probably Latin-1 / Windows-1252); save it as UTF-8, e.g. "
             f"iconv -f latin1 -t utf-8 {path.name} > fixed.csv"
         ) from None
-    lines = [
-        (number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)
-    ]
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
     rows = [(number, line) for number, line in lines if line and not line.startswith("#")]
     if rows and not _is_number(rows[0][1].split(",")[0]):
         rows = rows[1:]  # a header line such as "x,y"
@@ -190,9 +188,7 @@ def _read_csv(path: Path) -> np.ndarray:
             point = [float(cell) for cell in cells]
         except ValueError:
             hint = "; separate values with commas" if (";" in row or "\t" in row) else ""
-            raise ValueError(
-                f"{path}: line {number} is not all numbers: {row!r}{hint}"
-            ) from None
+            raise ValueError(f"{path}: line {number} is not all numbers: {row!r}{hint}") from None
         if not all(np.isfinite(point)):
             raise ValueError(
                 f"{path}: line {number} contains NaN or infinity: {row!r}; "
