@@ -6,10 +6,47 @@ Plane (emoji) as UTF-16 surrogate pairs, which TOML rejects.
 """
 
 import json
+import os
 
 from cookiecutter.utils import simple_filter
+from jinja2.ext import Extension
 
 
 @simple_filter
 def toml_string(value):
     return json.dumps(str(value), ensure_ascii=False)
+
+
+class SafeProjectDir(Extension):
+    """Keep the project's directory inside the output folder, whatever ``project`` is.
+
+    cookiecutter creates the directory named by ``project`` *before* the
+    pre-generation hook can reject the answer, and deletes only that directory:
+    ``project=../x`` or ``a/b`` would leave folders outside or inside the output
+    folder behind. Only the directory-name template is changed (it is the whole
+    template text ``{{cookiecutter.project}}``): a name that is not one safe path
+    component becomes a placeholder, the hook then names the bad answer, and
+    cookiecutter deletes the placeholder.
+    """
+
+    DIR_TEMPLATE = "{{cookiecutter.project}}"
+
+    def preprocess(self, source, name, filename=None):
+        if source == self.DIR_TEMPLATE:
+            return "{{ cookiecutter.project | safe_project_dir }}"
+        return source
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.filters["safe_project_dir"] = safe_project_dir
+
+
+def safe_project_dir(value):
+    text = str(value)
+    unsafe = (
+        not text
+        or text in (".", "..")
+        or any(c in text for c in "/\\\0")
+        or len(text.encode()) > 200  # a file name may have 255 bytes
+    )
+    return f".rejected-project-name-{os.getpid()}" if unsafe else text

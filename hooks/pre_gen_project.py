@@ -13,6 +13,7 @@ import json
 import keyword
 import re
 import sys
+from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
@@ -34,12 +35,40 @@ KNOWN_TF = {
 PYTHON_CHOICES = ("3.11", "3.12", "3.13")
 MIN_TF_FOR_PYTHON = {"3.13": 20}  # first TensorFlow minor with wheels for that Python
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"test", "tests"}
-SHADOWED = STDLIB | {"tensorflow", "keras", "numpy", "matplotlib", "tqdm", "nox", "src"}
+# Names from the dependency closure (hooks/reserved_names.py writes the file from a
+# real install; tests/test_validation.py checks it still matches).
+RESERVED = json.loads(
+    (Path(ANSWERS.get("_repo_dir", ".")) / "hooks" / "reserved_names.json").read_text()
+)
+# The gpu extra's closure cannot be installed without a GPU-sized download: its extra names.
+GPU_ONLY = {"modules": {"nvidia"}, "distributions": {"tensorflow"}}
+STDLIB = set(sys.stdlib_module_names) | {"sitecustomize", "usercustomize", "test", "tests"}
+# Modules the project itself has at test time: its layout and pytest's (rootdir) imports.
+PROJECT_MODULES = {"src", "conftest", "noxfile", "setup"}
+SHADOWED = {
+    name.lower()
+    for name in STDLIB | PROJECT_MODULES | set(RESERVED["modules"]) | GPU_ONLY["modules"]
+}
+# The project's console script is named after `project`; in an active venv it comes
+# first on PATH, so it must not take the name of a command the venv, the jobscripts
+# or the README use.
+SYSTEM_COMMANDS = {
+    "bash", "sh", "env", "git", "ssh", "scp", "make", "cat", "cp", "mv", "mkdir", "kill",
+    "module", "conda", "sbatch", "srun", "squeue", "scancel", "sacct", "sinfo", "scontrol",
+    "nvidia-smi", "docker", "podman", "apptainer", "singularity", "code", "code-server",
+    "uv", "pip", "pip3", "python", "python3", "tensorboard",
+}  # fmt: skip
+COMMANDS = set(RESERVED["commands"]) | SYSTEM_COMMANDS
+DISTRIBUTIONS = set(RESERVED["distributions"]) | GPU_ONLY["distributions"]
+# Both names become file and directory names (src/<package>/, <project>.egg-info,
+# __editable___<package>_0_1_0_finder.py, image tags): 64 keeps every derived name far
+# below the 255 bytes a file name may have on Linux and macOS.
+MAX_NAME = 64
 
 
 def problem(field, value, why, example):
-    return f"  - {field}: {value!r} {why}; for example: {example}"
+    shown = repr(value) if len(value) <= 80 else repr(value[:60]) + f"... ({len(value)} characters)"
+    return f"  - {field}: {shown} {why}; for example: {example}"
 
 
 def check_text(field, value, example):
@@ -62,12 +91,45 @@ def check_choice(field, value, choices):
     return [problem(field, value, "is not one of " + ", ".join(choices), choices[0])]
 
 
+def check_length(field, value, example):
+    if len(value) > MAX_NAME:
+        why = f"is {len(value)} characters long, more than {MAX_NAME}"
+        return [problem(field, value, why, example)]
+    return []
+
+
+def check_project(value):
+    example = "genai-project"
+    found = check_pattern(
+        "project",
+        value,
+        r"[a-z][a-z0-9]*(-[a-z0-9]+)*",
+        "a directory name of lowercase letters, digits and single '-'",
+        example,
+    ) or check_length("project", value, example)
+    if found:
+        return found
+    if re.fullmatch(r"(python|pip|pydoc|idle)[0-9]*", value) or value in COMMANDS:
+        why = "would replace a command of the same name in the project's environment"
+        return [problem("project", value, why, example)]
+    if value in DISTRIBUTIONS or value.startswith("nvidia-"):
+        why = "is the name of a package the project installs, so pip cannot install both"
+        return [problem("project", value, why, example)]
+    return []
+
+
 def check_package(value):
     example = "genai_project"
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", value):
         return [problem("package", value, "is not a lowercase Python identifier", example)]
+    if len(value) > MAX_NAME:
+        return check_length("package", value, example)
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         return [problem("package", value, "is a Python keyword", example)]
+    if value.startswith("__") and value.endswith("__"):
+        return [problem("package", value, "is a special Python name (__...__)", example)]
+    if value.startswith("test_"):
+        return [problem("package", value, "looks like a test module (test_*) to pytest", example)]
     if value in SHADOWED:
         return [problem("package", value, "would hide a module of the same name", example)]
     return []
@@ -81,7 +143,8 @@ def check_int(field, value, low, high):
 
 def walltime_seconds(value):
     """Seconds in a Slurm time: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S; None if malformed."""
-    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", value)
+    # [0-9], not \d: \d takes any Unicode digit ("٠٠:١٠:٠٠"), which Slurm cannot read.
+    match = re.fullmatch(r"(?:([0-9]+)-)?([0-9]+)(?::([0-9]+))?(?::([0-9]+))?", value)
     if not match:
         return None
     days, first, second, third = match.groups()
@@ -146,7 +209,7 @@ def check_gpus(answers):
 
 def check_tensorflow(value, python):
     example = "2.21.0"
-    match = re.fullmatch(r"2\.(\d+)\.(\d+)", value)
+    match = re.fullmatch(r"2\.([0-9]+)\.([0-9]+)", value)  # ASCII digits only, as pip reads
     if not match:
         return [problem("tensorflow_version", value, "is not a TensorFlow version X.Y.Z", example)]
     minor, patch = int(match[1]), int(match[2])
@@ -164,13 +227,7 @@ def validate(a):
     partition = a["partition"]
     found = []
     found += check_text("project_name", a["project_name"], "GenAI Project")
-    found += check_pattern(
-        "project",
-        a["project"],
-        r"[a-z][a-z0-9]*(-[a-z0-9]+)*",
-        "a directory name of lowercase letters, digits and single '-'",
-        "genai-project",
-    )
+    found += check_project(a["project"])
     found += check_package(a["package"])
     found += check_text("author", a["author"], "Ada Lovelace")
     found += check_pattern(

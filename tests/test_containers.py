@@ -14,6 +14,7 @@ import json
 import platform
 import re
 import socket
+import tempfile
 import time
 import urllib.parse
 import uuid
@@ -39,6 +40,20 @@ CHROMIUM_FLAGS = [
 ]
 # Junk that .dockerignore must keep out of every image.
 IGNORED = [".venv/lib/junk.py", "logs/job-1.out", "checkpoints/ckpt-1.index", "data/big.npy"]
+# Secrets students keep next to the code: out of git, out of every image.
+SECRETS = [
+    ".env",
+    "code-server.env",
+    "config/.env.local",
+    ".netrc",
+    ".ssh/id_ed25519",
+    "id_rsa",
+    "certs/server.pem",
+    "certs/server.key",
+    ".git-credentials",
+    ".pypirc",
+]
+PRIVATE_KEY = "-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
 
 
 # --------------------------------------------------------------------------
@@ -90,7 +105,7 @@ def devcontainer_problems(config: dict, folder: Path) -> list[str]:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A baked project, with the junk students accumulate next to the code."""
     project = bake(tmp_path_factory.mktemp("containers"), python_version=PYTHON_VERSION)
-    for junk in IGNORED:
+    for junk in IGNORED + SECRETS:
         (project / junk).parent.mkdir(parents=True, exist_ok=True)
         (project / junk).write_text("must not be in the image\n")
     return project
@@ -229,6 +244,33 @@ def test_dockerignore_keeps_junk_out(images: dict[str, str], stage: str) -> None
     assert "/app/.git" not in files
 
 
+@pytest.mark.parametrize("stage", ["base", "dev", "code-server"])
+def test_dockerignore_keeps_secrets_out(images: dict[str, str], stage: str) -> None:
+    files = in_image(stage, "find", "/app", "-type", "f").stdout.split()
+    assert "/app/pyproject.toml" in files  # the listing works
+    leaked = [secret for secret in SECRETS if f"/app/{secret}" in files]
+    assert not leaked, f"in the {stage} image: {leaked}"
+
+
+def test_gitignore_keeps_secrets_out(project: Path) -> None:
+    checked = run(
+        ["git", "check-ignore", "--no-index", *SECRETS, "pyproject.toml"], cwd=project, check=False
+    ).stdout.split()
+    assert "pyproject.toml" not in checked  # it can tell
+    assert sorted(checked) == sorted(SECRETS)
+
+
+def test_pre_commit_detects_a_private_key(tmp_path: Path) -> None:
+    """The generated pre-commit config refuses a commit that adds a private key."""
+    project = bake(tmp_path, python_version=PYTHON_VERSION)
+    hook = ["pre-commit", "run", "detect-private-key", "--all-files"]
+    assert run(hook, cwd=project, check=False).returncode == 0  # clean project: passes
+    (project / "deploy_key").write_text(PRIVATE_KEY)
+    run(["git", "add", "deploy_key"], cwd=project)
+    found = run(hook, cwd=project, check=False)
+    assert found.returncode == 1 and "deploy_key" in found.stdout
+
+
 def test_no_download_cache_left_in_the_image(images: dict[str, str]) -> None:
     cached = in_image(
         "dev",
@@ -345,12 +387,27 @@ def request(port: int, method: str, path: str, body: dict | None = None, cookie:
     return result
 
 
-def start_code_server(env: dict[str, str]) -> tuple[str, int]:
-    """Run the code-server image as the README says (127.0.0.1 only); wait for /healthz."""
+def env_file(env: dict[str, str]) -> Path:
+    """A private --env-file, as the README makes it: values never on a command line."""
+    directory = Path(tempfile.mkdtemp(prefix="code-server-env-"))
+    path = directory / "code-server.env"
+    path.touch(mode=0o600)
+    path.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+    return path
+
+
+def start_code_server(env: dict[str, str], network: str = "") -> tuple[str, int]:
+    """Run the code-server image as the README says (127.0.0.1 only); wait for /healthz.
+
+    With ``network="host"`` it shares the host's network and is left to its default.
+    """
     port = free_port()
-    options = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+    if network == "host":
+        options = ["--network", "host", "-e", f"PORT={port}"]
+    else:
+        options = ["-p", f"127.0.0.1:{port}:8080", "-e", "CODE_SERVER_LISTEN=all"]
     name = podman(
-        "run", "-d", "-p", f"127.0.0.1:{port}:8080", *options, f"{IMAGE}:code-server"
+        "run", "-d", "--env-file", env_file(env), *options, f"{IMAGE}:code-server"
     ).stdout.strip()
     for _ in range(600):  # bounded wait: up to ~5 minutes on a loaded machine
         try:
@@ -440,3 +497,79 @@ def test_code_server_prints_its_generated_password_and_stops_cleanly(images) -> 
         assert podman("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "0"
     finally:
         podman("rm", "-f", name, check=False)
+
+
+def test_the_password_is_on_no_command_line(code_server) -> None:
+    """In the container and on the host: every process's command line is free of it."""
+    name, _, password = code_server
+    script = 'for p in /proc/[0-9]*; do tr "\\0" " " < "$p/$0"; echo; done'
+    inside = podman("exec", name, "sh", "-c", script, "cmdline").stdout
+    assert "code-server" in inside and password not in inside
+    host = run(["ps", "-eo", "args"]).stdout
+    assert password not in host
+    # The scan would see it: it is in code-server's environment, readable by its user only.
+    assert f"PASSWORD={password}" in podman("exec", name, "sh", "-c", script, "environ").stdout
+
+
+def test_readme_password_file_is_private_and_made_without_a_command_line(
+    project: Path, tmp_path: Path
+) -> None:
+    readme = (project / "README.md").read_text()
+    runs = [line for line in readme.splitlines() if re.search(r"\b(docker|podman) run\b", line)]
+    assert not [line for line in runs if re.search(r"(-e|--env)[ =]PASSWORD=", line)], runs
+    make = next(line for line in readme.splitlines() if "> code-server.env" in line)
+    run(["bash", "-c", make], cwd=tmp_path, input="s3cret pass\n")
+    made = tmp_path / "code-server.env"
+    assert made.read_text() == "PASSWORD=s3cret pass\n"
+    assert made.stat().st_mode & 0o777 == 0o600
+
+
+def listening_addresses(port: int) -> list[str]:
+    """Addresses with a TCP socket listening on ``port`` in this network namespace."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                if len(raw) == 4:
+                    found.append(socket.inet_ntop(socket.AF_INET, raw[::-1]))
+                else:  # four little-endian 32-bit words
+                    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                    found.append(socket.inet_ntop(socket.AF_INET6, words))
+    return found
+
+
+def test_code_server_listens_on_loopback_when_sharing_the_host_network(images) -> None:
+    """As under Apptainer (host networking by default): only 127.0.0.1 of the host."""
+    name, port = start_code_server({"PASSWORD": "x" * 20}, network="host")
+    try:
+        assert listening_addresses(port) == ["127.0.0.1"]
+    finally:
+        podman("rm", "-f", name, check=False)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["-e", "APPTAINER_CONTAINER=/home/abc1234/project.sif"],  # Apptainer sets this
+        ["--network", "host"],  # the host's bridges (podman0, veth...) are visible
+    ],
+    ids=["apptainer", "network-host"],
+)
+def test_listening_on_all_interfaces_is_refused_on_the_host_network(
+    code_server, options: list[str]
+) -> None:
+    # (code_server runs a container on podman's bridge, so the host has one to see)
+    refused = podman(
+        "run",
+        "--rm",
+        "-e",
+        "CODE_SERVER_LISTEN=all",
+        *options,
+        f"{IMAGE}:code-server",
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "CODE_SERVER_LISTEN=all refused" in refused.stderr

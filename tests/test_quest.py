@@ -384,3 +384,57 @@ def test_setup_env_again_updates_in_place(projects):
     done = setup_env(project.path, PROJECT_ENV=str(project.env))
     assert done.returncode == 0, done.stderr
     assert f"Environment exists: {project.env} (updating it)" in done.stdout
+
+
+# --------------------------------------------------------------------------
+# A shared allocation: private by default, no environment that others can change.
+
+
+def is_private(path: Path) -> bool:
+    return path.stat().st_mode & 0o077 == 0
+
+
+def test_environment_and_job_outputs_are_private(cluster, projects, jobs):
+    """umask 077 (common.sh): classmates in the allocation's group read none of it."""
+    project = projects["short-cpu"]
+    cluster.wait(jobs["short-cpu", "train"])
+    made = [project.env, project.env / "bin", project.env / "bin" / "activate"]
+    made += [project.path / "logs", project.path / "results", project.path / "checkpoints"]
+    made += [*(project.path / "results").rglob("*"), *(project.path / "checkpoints").rglob("*")]
+    assert len(made) > 8  # the job wrote results and checkpoints
+    shared = [f"{p} {p.stat().st_mode & 0o777:o}" for p in made if not is_private(p)]
+    assert not shared, shared
+
+
+def planted_env(tmp_path: Path) -> tuple[Path, Path]:
+    """An environment whose python and activate leave a mark if anything runs them."""
+    env, marker = tmp_path / "env", tmp_path / "it-ran"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    (env / "bin" / "python").chmod(0o755)
+    (env / "bin" / "activate").write_text(f"touch {marker}\n")
+    return env, marker
+
+
+@pytest.mark.parametrize("how", ["owned-by-nobody", "group-writable", "world-writable-bin"])
+def test_an_environment_others_can_change_is_refused(cluster, projects, tmp_path, how):
+    env, marker = planted_env(tmp_path)
+    if how == "owned-by-nobody":  # a second user of the machine (Debian's `nobody`)
+        for path in [env, *env.rglob("*")]:
+            shutil.chown(path, "nobody", "nogroup")
+        reason = f"{env} belongs to nobody, not to you"
+    elif how == "group-writable":
+        env.chmod(0o775)
+        reason = f"{env} can be changed by other users"
+    else:
+        (env / "bin").chmod(0o777)
+        reason = f"{env}/bin can be changed by other users"
+    project = projects["short-cpu"]
+    job = cluster.sbatch("slurm/gpu_check.sh", cwd=project.path, export={"PROJECT_ENV": str(env)})
+    cluster.wait(job)
+    assert cluster.final(job)["JobState"] == "FAILED"
+    log = log_of(project.path, "gpu-check", job)
+    assert f"error: refusing the Python environment PROJECT_ENV={env}: {reason}" in log, log
+    done = setup_env(project.path, PROJECT_ENV=str(env))
+    assert done.returncode == 2 and reason in done.stderr, done.stderr
+    assert not marker.exists(), "the refused environment's code ran"

@@ -1,9 +1,19 @@
 """Every bad answer is rejected with a message naming the field, and nothing is left behind."""
 
+import importlib.util
+import json
+import subprocess
+import tempfile
+import tomllib
+from pathlib import Path
+
 import pytest
 from cookiecutter.exceptions import FailedHookException
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from test_bake import parse_data_files, rendered_files
 
-from helpers import bake
+from helpers import DEFAULTS, TEMPLATE, bake, project_venv, run
 
 # (answers, the field the message must name). Covers every validated field and
 # every cross-field rule (gpu vs partition, walltime vs partition, GPU totals).
@@ -49,6 +59,7 @@ BAD_ANSWERS = [
 
 
 def bake_rejected(tmp_path, answers, capfd):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     with pytest.raises(FailedHookException):
         bake(tmp_path, **answers)
     assert list(tmp_path.iterdir()) == [], "a partial project was left behind"
@@ -95,3 +106,157 @@ def test_largest_node_memory_is_accepted(tmp_path, partition, mem):
 def test_gpus_per_node_may_be_zero_without_gpus(tmp_path):
     project = bake(tmp_path, partition="short", gpu="none", gpus_per_node="0")
     assert project.exists()
+
+
+# -- names and lengths -------------------------------------------------------------
+
+NAME_ANSWERS = [
+    ({"walltime": "٠٠:١٠:٠٠"}, "walltime"),  # Arabic-Indic digits: not for Slurm
+    ({"walltime": "１０"}, "walltime"),  # fullwidth digits
+    ({"tensorflow_version": "2.٢١.0"}, "tensorflow_version"),  # not for pip
+    ({"gpus_per_node": "²"}, "gpus_per_node"),
+    ({"project": "python3"}, "project"),  # its console script would replace the venv's python3
+    ({"project": "python"}, "project"),
+    ({"project": "pip"}, "project"),
+    ({"project": "pytest"}, "project"),  # a dependency: pip cannot install both
+    ({"project": "nox"}, "project"),
+    ({"project": "git"}, "project"),  # pre-commit runs git
+    ({"project": "tensorflow-cpu"}, "project"),
+    ({"project": "scikit-learn"}, "project"),
+    ({"project": "x" * 65}, "project"),
+    ({"package": "__main__"}, "package"),
+    ({"package": "absl"}, "package"),  # TensorFlow imports it
+    ({"package": "sklearn"}, "package"),  # the tests import it
+    ({"package": "pil"}, "package"),  # PIL on a case-insensitive file system
+    ({"package": "yaml"}, "package"),  # pre-commit imports it
+    ({"package": "conftest"}, "package"),
+    ({"package": "test_cli"}, "package"),
+    ({"package": "x" * 65}, "package"),
+    ({"package": "x" * 256}, "package"),  # once: "File name too long" half-way through the bake
+]
+
+
+@pytest.mark.parametrize(("answers", "field"), NAME_ANSWERS, ids=lambda x: str(x)[:40])
+def test_bad_name_is_rejected(tmp_path, capfd, answers, field):
+    message = bake_rejected(tmp_path, answers, capfd)
+    assert f"  - {field}: " in message
+
+
+@pytest.mark.parametrize("project", ["a/b", "../escape", "../../x/y", "..", "/tmp/abs", "x" * 300])
+def test_no_directory_is_left_anywhere_on_rejection(tmp_path, capfd, project):
+    """cookiecutter makes the project's directory before the hook runs; the name must not
+    reach outside the output folder, nor leave a parent behind inside it."""
+    out = tmp_path / "a" / "out"
+    message = bake_rejected(out, {"project": project, "package": "pkg"}, capfd)
+    assert "  - project: " in message
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == [
+        Path("a"),
+        Path("a/out"),
+    ]
+
+
+def test_longest_names_bake_and_install(tmp_path):
+    """The length limit is one the file system can hold: the longest names install."""
+    project = bake(tmp_path, project="p" * 64, package="k" * 64)
+    run(["uv", "venv", "--quiet", str(project / ".venv")])
+    run(
+        ["uv", "pip", "install", "--quiet", "--no-deps", "-e", "."],
+        cwd=project,
+        env={"VIRTUAL_ENV": str(project / ".venv")},
+    )
+    run([project / ".venv" / "bin" / "python", "-c", f"import {'k' * 64}"])
+
+
+def test_reserved_names_match_the_dependency_closure(tmp_path):
+    """hooks/reserved_names.json holds every module, command and distribution that the
+    project's real install brings (the cpu and dev extras): if a dependency adds one,
+    this fails and says how to regenerate the file."""
+    project = bake(tmp_path)
+    python = project_venv(project, "cpu,dev") / "python"
+    spec = importlib.util.spec_from_file_location("reserved", TEMPLATE / "hooks/reserved_names.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found = module.reserved_names(str(python), project.name)
+    listed = json.loads((TEMPLATE / "hooks" / "reserved_names.json").read_text())
+    for kind, names in found.items():
+        missing = set(names) - set(listed[kind])
+        assert not missing, (
+            f"{kind} {sorted(missing)} are not in hooks/reserved_names.json; regenerate it: "
+            "python hooks/reserved_names.py <baked project>/.venv/bin/python "
+            "> hooks/reserved_names.json"
+        )
+    assert "absl" in found["modules"] and "python3" in found["commands"]  # the lister works
+
+
+# -- property: any text in any free-text answer ------------------------------------
+# A valid project (every TOML/JSON/YAML file parses, every .py compiles, every .sh
+# passes bash -n, #SBATCH lines and pip's pins are ASCII) or a rejection that names
+# the field (or the field made from it), leaves nothing behind and shows no traceback
+# from our hooks. Examples are bounded: a bake takes a fraction of a second.
+
+FREE_TEXT = [k for k, v in DEFAULTS.items() if isinstance(v, str) and not k.startswith("_")]
+# Answers whose defaults are made from another answer.
+DERIVED = {"project_name": {"project", "package"}, "project": {"package"}, "netid": {"email"}}
+# Characters that break things: separators, quotes, shell and Slurm syntax, non-ASCII digits.
+NASTY = list("/\\.:-_@ '\"$`;#%&|<>()*?!~\n\t\r\x00") + ["٠", "١", "²", "１", "é", "😀", "‮"]
+
+
+def answer_text():
+    near_defaults = st.sampled_from(FREE_TEXT).flatmap(
+        lambda field: st.builds(
+            lambda d, i, extra: d[:i] + extra + d[i:],
+            st.just(DEFAULTS[field]),
+            st.integers(0, len(DEFAULTS[field])),
+            st.text(st.sampled_from(NASTY) | st.characters(), max_size=4),
+        )
+    )
+    return st.one_of(
+        st.text(max_size=40),
+        st.text(st.sampled_from(NASTY + list("abcxyz0123456789")), max_size=20),
+        near_defaults,
+        st.sampled_from(["python3", "pytest", "__main__", "absl", "x" * 256, "..", "a/b"]),
+    ).filter(lambda text: not any(m in text for m in ("{{", "{%", "{#")))
+    # (cookiecutter itself renders answers as Jinja before our hooks run: not ours to test)
+
+
+def check_valid_project(project: Path) -> None:
+    parse_data_files(project)
+    for path in rendered_files(project):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".py":
+            compile(text, str(path), "exec")
+        elif path.suffix == ".sh":
+            found = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+            assert found.returncode == 0, f"{path}: {found.stderr}"
+            for line in text.splitlines():  # Slurm reads these: ASCII only
+                assert not line.startswith("#SBATCH") or line.isascii(), f"{path}: {line}"
+    extras = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    for requirement in extras["optional-dependencies"]["cpu"]:  # pip reads these
+        assert requirement.isascii(), requirement
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(field=st.sampled_from(FREE_TEXT), value=answer_text())
+@example(field="walltime", value="٠٠:١٠:٠٠")
+@example(field="project", value="../escape")
+def test_any_answer_bakes_a_valid_project_or_is_rejected_by_name(capfd, field, value):
+    capfd.readouterr()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        try:
+            project = bake(out, **{field: value})
+        except FailedHookException:
+            err = capfd.readouterr().err
+            assert "Traceback" not in err, err
+            named = {field} | DERIVED.get(field, set())
+            assert any(f"  - {name}: " in err for name in named), err
+            assert list(out.iterdir()) == [], "a rejected bake left files behind"
+            assert sorted(p.name for p in Path(tmp).iterdir()) == ["out"]
+            return
+        assert "Traceback" not in capfd.readouterr().err
+        check_valid_project(project)

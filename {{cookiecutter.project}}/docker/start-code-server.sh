@@ -1,20 +1,58 @@
 #!/bin/sh
-# Start code-server (VS Code in the browser) on port 8080 of the container.
+# Start code-server (VS Code in the browser), ALWAYS with a password.
 #
-# It listens on all of the container's interfaces so that `docker run -p` can
-# reach it, and ALWAYS asks for a password: publish it as 127.0.0.1:8080:8080
-# so only your own machine (or your SSH tunnel) can connect.
-#   PASSWORD   the password to use; if unset, a random one is made and printed.
+#   PASSWORD            the password; if unset, a random one is made and printed.
+#                       Pass it with `--env-file FILE` or `-e PASSWORD` (no value: taken from
+#                       your environment), never `-e PASSWORD=...`: a command line is visible
+#                       to every user of the machine (`ps`). It reaches code-server only
+#                       through the environment, which only you and root can read.
+#   CODE_SERVER_LISTEN  `loopback` (default): listen on 127.0.0.1 only. Safe everywhere,
+#                       also where the container shares the host's network (Apptainer's
+#                       default, `docker run --network host`): there 0.0.0.0 would be every
+#                       interface of the host. `all`: listen on the container's own network,
+#                       which `docker run -p 127.0.0.1:8080:8080` needs to reach it.
+#   PORT                the port (default 8080).
 set -eu
+
+port="${PORT:-8080}"
+case "${CODE_SERVER_LISTEN:-loopback}" in
+  loopback) host=127.0.0.1 ;;
+  all)
+    # Refuse where the network is surely the host's: Apptainer/Singularity and
+    # Charliecloud share it by default, and a host has bridges a container's own
+    # network never shows (docker0, podman0, virbr0, veth...).
+    shared=""
+    if [ -n "${APPTAINER_CONTAINER:-}${SINGULARITY_CONTAINER:-}${CH_RUNNING:-}" ] \
+      || [ -d /.singularity.d ]; then
+      shared="Apptainer/Singularity/Charliecloud share the host's network"
+    fi
+    for interface in /sys/class/net/*; do
+      case "${interface##*/}" in
+        docker*|podman*|virbr*|veth*|cni*|br-*|flannel*|cali*)
+          shared="this container sees the host's network (interface ${interface##*/})" ;;
+      esac
+    done
+    if [ -n "$shared" ]; then
+      echo "error: CODE_SERVER_LISTEN=all refused: $shared, so code-server would listen on" \
+        "every interface of the host. Leave CODE_SERVER_LISTEN unset (127.0.0.1) and reach" \
+        "it through an SSH tunnel." >&2
+      exit 2
+    fi
+    host=0.0.0.0 ;;
+  *)
+    echo "error: CODE_SERVER_LISTEN must be 'loopback' or 'all', not '$CODE_SERVER_LISTEN'" >&2
+    exit 2 ;;
+esac
 
 if [ -z "${PASSWORD:-}" ]; then
   PASSWORD="$(python -c 'import secrets; print(secrets.token_urlsafe(16))')"
-  export PASSWORD
-  echo "code-server password: $PASSWORD   (set PASSWORD=... to choose your own)"
+  echo "code-server password: $PASSWORD   (set PASSWORD to choose your own)"
 fi
+export PASSWORD  # code-server reads it from the environment, not from its arguments
 
+echo "code-server listens on $host:$port"
 exec code-server \
-  --bind-addr 0.0.0.0:8080 \
+  --bind-addr "$host:$port" \
   --auth password \
   --disable-telemetry \
   --disable-update-check \

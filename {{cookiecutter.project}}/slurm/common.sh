@@ -11,6 +11,13 @@ PROJECT_ENV="${PROJECT_ENV:-$DEFAULT_PROJECT_ENV}"
 # shellcheck disable=SC2034  # used by the scripts that source this file
 PACKAGE="{{ cookiecutter.package }}"
 
+# Private by default: the allocation's project space is shared with your classmates
+# (they are in its group), so everything made from here on (environment, checkpoints,
+# results) is readable by you alone, and logs/ is closed to others too. To share on
+# purpose, see the README ("Sharing on Quest").
+umask 077
+if [[ -d logs && -O logs ]]; then chmod go-rwx logs; fi
+
 # Quest has environment modules (`module load ...`); a laptop or a plain Slurm has not.
 # Each call is guarded, so the same scripts run everywhere.
 have_modules() { command -v module >/dev/null 2>&1; }
@@ -35,6 +42,7 @@ activate_env() {
         echo "  or point the job at yours:     sbatch --export=ALL,PROJECT_ENV=/path/to/env ..." >&2
         return 1
     fi
+    check_env_is_yours || return 1
     if have_modules; then
         module purge  # start from a clean slate: no modules inherited from your login shell
     fi
@@ -49,6 +57,29 @@ activate_env() {
     set -u
     # Logs appear as they are written, not when Python's buffer fills up.
     export PYTHONUNBUFFERED=1
+}
+
+# The environment is code that every job runs: refuse one that another user owns or
+# can change (they would run code as you, with your files and your allocation).
+# Checked: the environment, its bin/, activate, and python if it lies inside (a venv's
+# python links to the system's, which root or the cluster's staff own).
+check_env_is_yours() {
+    local path why=""
+    for path in "$PROJECT_ENV" "$PROJECT_ENV/bin" "$PROJECT_ENV/bin/activate" \
+        "$(readlink -f "$PROJECT_ENV/bin/python")"; do
+        [[ -e "$path" && ( "$path" == "$PROJECT_ENV"* ) ]] || continue
+        if [[ ! -O "$path" && -z "$(find "$path" -maxdepth 0 -user 0)" ]]; then
+            why="$path belongs to $(stat -c %U "$path" 2>/dev/null || echo 'another user'), not to you"
+        elif [[ -n "$(find "$path" -maxdepth 0 \( -perm -020 -o -perm -002 \))" ]]; then
+            why="$path can be changed by other users (mode $(stat -c %A "$path" 2>/dev/null))"
+        fi
+        if [[ -n "$why" ]]; then
+            echo "error: refusing the Python environment PROJECT_ENV=$PROJECT_ENV: $why." >&2
+            echo "  Use one only you can change: make your own with  bash slurm/setup_env.sh" >&2
+            echo "  (and PROJECT_ENV=/a/path/of/yours), or, if it is yours:  chmod -R go-w $PROJECT_ENV" >&2
+            return 1
+        fi
+    done
 }
 
 # What ran, where and with which resources: the first thing to read in a log.

@@ -38,10 +38,12 @@ if [[ -n "${SLURM_JOB_ID:-}" ]]; then
 fi
 
 if [[ -x "$PROJECT_ENV/bin/python" ]]; then
+    check_env_is_yours || exit 2  # before running anything from it
     echo "Environment exists: $PROJECT_ENV (updating it)"
 elif [[ -e "$PROJECT_ENV" && -n "$(ls -A "$PROJECT_ENV" 2>/dev/null)" ]]; then
     die "$PROJECT_ENV exists but is not a Python environment; choose another PROJECT_ENV or remove it"
 else
+    # umask 077 (common.sh): the new folders and the environment are yours alone.
     mkdir -p "$(dirname "$PROJECT_ENV")" ||
         die "cannot create $(dirname "$PROJECT_ENV"); set PROJECT_ENV to a place you can write, e.g. \$HOME/envs/{{ cookiecutter.project }}"
     if have_modules || command -v conda >/dev/null 2>&1; then

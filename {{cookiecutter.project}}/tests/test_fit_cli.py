@@ -70,12 +70,25 @@ def test_readable_report_and_own_data(tmp_path, capsys):
     np.testing.assert_allclose(json.loads(out)["params"]["loc"], expected, atol=1e-5)
 
 
-BAD_FILES = {
-    "nan.csv": ("1,2\n3,nan\n", "NaN or infinity"),
-    "ragged.csv": ("1,2\n3\n", "row 2 has 1 values"),
-    "words.csv": ("1,2\n3,x\n", "not all numbers"),
-    "empty.csv": ("x,y\n", "no points"),
-    "points.txt": ("1,2\n", "use .npy or .csv"),
+BAD_FILES = {  # name: (bytes, a part of the message); every message names the file
+    "nan.csv": (b"1,2\n3,nan\n", "line 2 contains NaN or infinity"),
+    "ragged.csv": (b"x,y\n1,2\n3\n", "line 3 has 1 values, line 2 has 2"),
+    "words.csv": (b"1,2\n3,x\n", "line 2 is not all numbers"),
+    "semicolons.csv": (b"1;2\n3;4\n", "separate values with commas"),
+    "header-only.csv": (b"x,y\n", "no points"),
+    "empty.csv": (b"", "the file is empty (0 bytes)"),
+    "empty.npy": (b"", "the file is empty (0 bytes)"),
+    "truncated.npy": (b"\x93NUMPY\x01\x00", "not a readable .npy array"),
+    "latin1.csv": (
+        "x,y\n1,2\n3,4 # caf\u00e9\n".encode("latin-1"),
+        "line 3: byte 0xe9 is not UTF-8",
+    ),
+    "utf16.csv": ("x,y\n1,2\n".encode("utf-16"), "UTF-16"),
+    "points.txt": (b"1,2\n", "use .npy or .csv"),
+    # No maximum-likelihood estimate: refused before fitting, closed form or not.
+    "constant.csv": (b"1,5\n2,5\n3,5\n", "same value on axis 1 (column 2, value 5)"),
+    "line.csv": (b"1,2\n2,4\n3,6\n4,8\n", "lie on a line or plane"),
+    "few.csv": (b"1,2\n3,5\n", "2 point(s) in 2-D"),
 }
 
 
@@ -108,21 +121,46 @@ def test_bad_options_exit_2(capsys, args, message):
         (["--model", "box", "--plot", "fit.nothing"], "ending in .png"),
         (["--model", "box", "--data", "missing.csv"], "no such file"),
         (["--model", "box", "--data", "x.csv", "--n", "10"], "cannot be used with --data"),
+        *([["--model", "gaussian", "--data", name], f"{name}: "] for name in BAD_FILES),
         *(
             [["--model", "gaussian", "--data", name], message]
             for name, (_, message) in BAD_FILES.items()
         ),
+        # Gradient descent too: without the check it "converges" to a width near 0.
+        *(
+            [["--model", model, "--data", "constant.csv", *extra], "no maximum-likelihood"]
+            for model, extra in [
+                ("gaussian", []),
+                ("gaussian", ["--closed-form"]),
+                ("box", []),
+                ("gmm", ["--components", "2"]),
+            ]
+        ),
+        (["--model", "gmm", "--data", "line.csv", "--components", "2"], "lie on a line"),
+        (["--model", "gmm", "--data", "twice.csv", "--components", "3"], "3 distinct point"),
     ],
 )
 def test_bad_input_exits_2_with_the_reason(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    for name, (text, _) in BAD_FILES.items():
-        (tmp_path / name).write_text(text)
+    for name, (data, _) in BAD_FILES.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "twice.csv").write_text("0,0\n1,0\n0,1\n" * 2)  # 3 points, each twice
     (tmp_path / "x.csv").write_text("1,2\n3,4\n")
     code, out, err = fit(capsys, *args)
     assert code == 2
     assert message in err and out == ""
     assert list(tmp_path.glob("*.png")) == []
+
+
+def test_a_byte_order_mark_is_read_not_taken_for_a_header(tmp_path, capsys):
+    """Excel's "CSV UTF-8" starts with a BOM: the first row is data, not a header."""
+    points = np.random.default_rng(1).normal(size=(200, 2))
+    csv = tmp_path / "excel.csv"
+    text = "\r\n".join(",".join(f"{v:.6f}" for v in row) for row in points) + "\r\n"
+    csv.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    code, out, _ = fit(capsys, "--model", "gaussian", "--data", str(csv), "--closed-form", "--json")
+    assert code == 0
+    assert json.loads(out)["n"] == 200  # all 200, the first row included
 
 
 def test_checkpoint_of_another_fit_is_refused(tmp_path, capsys):

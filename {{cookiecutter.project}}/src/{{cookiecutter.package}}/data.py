@@ -57,15 +57,20 @@ def load_points(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    if suffix not in (".npy", ".csv"):
+        raise ValueError(f"{path}: unknown format {suffix or '(no suffix)'!r}; use .npy or .csv")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty (0 bytes); no points to fit")
     if suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as err:
-            raise ValueError(f"{path}: not a readable .npy array ({err})") from None
-    elif suffix == ".csv":
-        array = _read_csv(path)
+        except (ValueError, OSError, EOFError) as err:
+            raise ValueError(
+                f"{path}: not a readable .npy array ({err or 'the file ends too early'}); "
+                "save it with numpy.save"
+            ) from None
     else:
-        raise ValueError(f"{path}: unknown format {suffix or '(no suffix)'!r}; use .npy or .csv")
+        array = _read_csv(path)
     return check_points(array, name=str(path))
 
 
@@ -95,25 +100,101 @@ def check_points(x, name: str = "data") -> np.ndarray:
     return array.astype(np.float32)
 
 
+def check_mle_exists(x: np.ndarray, model: str, components: int = 1) -> None:
+    """Raise ``ValueError`` if ``model``'s maximum-likelihood estimate does not exist for ``x``.
+
+    Run before any fit, closed form or gradient descent alike: where no maximum
+    exists, gradient descent does not fail -- it shrinks a width towards 0 and
+    reports an NLL that falls without limit (a wrong answer, not an error).
+
+    * box: every axis needs two different values (a box of width 0 has infinite density);
+    * gaussian: the points must fill all D dimensions (not lie on a line or plane),
+      which also needs more points than dimensions;
+    * gmm: the same, and more distinct points than components (a component sitting
+      on one point alone has a likelihood without limit).
+    """
+    n, dim = x.shape
+    values = np.asarray(x, dtype=np.float64)
+    low, high = values.min(axis=0), values.max(axis=0)
+    flat = np.flatnonzero(high <= low)
+    if flat.size:
+        axis = int(flat[0])
+        raise ValueError(
+            f"every point has the same value on axis {axis} (column {axis + 1}, "
+            f"value {low[axis]:g}): the {model} likelihood grows without limit as its width "
+            "there shrinks to 0, so no maximum-likelihood estimate exists; "
+            "drop that column or use more varied data"
+        )
+    if model == "box":
+        return
+    if n <= dim:
+        raise ValueError(
+            f"{n} point(s) in {dim}-D: a {model} needs more points than dimensions "
+            "(with fewer, the likelihood grows without limit as it shrinks)"
+        )
+    # Rank of the standardised points: tiny singular values mean a flat direction.
+    z = (values - values.mean(axis=0)) / values.std(axis=0)
+    singular = np.linalg.svd(z / np.sqrt(n), compute_uv=False)
+    if singular.min() <= 1e-5 * singular.max():
+        raise ValueError(
+            f"the points lie on a line or plane in {dim}-D (one column is a combination "
+            f"of the others, so their covariance is singular): the {model} likelihood grows "
+            "without limit as it flattens, so no maximum-likelihood estimate exists; "
+            "drop a redundant column"
+        )
+    if model == "gmm":
+        distinct = len(np.unique(values, axis=0))
+        if distinct <= components:
+            raise ValueError(
+                f"{distinct} distinct point(s) for {components} components: a component on a "
+                "point of its own has a likelihood without limit; use fewer components"
+            )
+
+
 def _read_csv(path: Path) -> np.ndarray:
-    lines = [line.strip() for line in path.read_text().splitlines()]
-    rows = [line for line in lines if line and not line.startswith("#")]
-    if rows and not _is_number(rows[0].split(",")[0]):
+    """Numbers from a CSV file; every error names the file and the line (as an editor counts)."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(
+            f"{path}: the file is UTF-16 text (Excel's 'Unicode text'); "
+            "save it as 'CSV UTF-8 (comma delimited)', or: iconv -f utf-16 -t utf-8"
+        )
+    try:
+        # utf-8-sig reads (and removes) the byte-order mark that Excel writes at the start,
+        # so the first row is not mistaken for a header.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}: line {line}: byte {raw[err.start]:#04x} is not UTF-8 text "
+            f"(the file is probably Latin-1 / Windows-1252); save it as UTF-8, e.g. "
+            f"iconv -f latin1 -t utf-8 {path.name} > fixed.csv"
+        ) from None
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
+    rows = [(number, line) for number, line in lines if line and not line.startswith("#")]
+    if rows and not _is_number(rows[0][1].split(",")[0]):
         rows = rows[1:]  # a header line such as "x,y"
     if not rows:
         raise ValueError(f"{path}: no points (the file has no data rows)")
-    width = len(rows[0].split(","))
+    first, width = rows[0][0], len(rows[0][1].split(","))
     values = []
-    for number, row in enumerate(rows, start=1):
+    for number, row in rows:
         cells = row.split(",")
         if len(cells) != width:
             raise ValueError(
-                f"{path}: data row {number} has {len(cells)} values, the first row has {width}"
+                f"{path}: line {number} has {len(cells)} values, line {first} has {width}"
             )
         try:
-            values.append([float(cell) for cell in cells])
+            point = [float(cell) for cell in cells]
         except ValueError:
-            raise ValueError(f"{path}: data row {number} is not all numbers: {row!r}") from None
+            hint = "; separate values with commas" if (";" in row or "\t" in row) else ""
+            raise ValueError(f"{path}: line {number} is not all numbers: {row!r}{hint}") from None
+        if not all(np.isfinite(point)):
+            raise ValueError(
+                f"{path}: line {number} contains NaN or infinity: {row!r}; "
+                "remove or fix it before fitting"
+            )
+        values.append(point)
     return np.array(values)
 
 

@@ -119,7 +119,7 @@ class BadInput(ValueError):
 
 def _load(args):
     """Everything that can be wrong with the input is found here, before any fitting."""
-    from .data import load_points, world_map
+    from .data import check_mle_exists, load_points, world_map
 
     if args.components is not None and args.model != "gmm":
         raise BadInput("--components applies only to --model gmm")
@@ -139,6 +139,10 @@ def _load(args):
     components = args.components or 3
     if args.model == "gmm" and len(x) < components:
         raise BadInput(f"{len(x)} points cannot fit {components} components")
+    try:  # for every fitting method: a wrong answer is worse than none
+        check_mle_exists(x, args.model, components)
+    except ValueError as err:
+        raise BadInput(f"{source}: {err}") from None
     if args.plot is not None:
         if x.shape[1] != 2:
             raise BadInput(f"--plot shows 2-D data; these points have {x.shape[1]} coordinates")
