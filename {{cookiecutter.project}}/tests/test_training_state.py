@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from test_fit_cli import fit
 
 # Checkpoints at steps 20 and 40 (two are kept).
