@@ -18,9 +18,10 @@ own module, called at one named point of ``loop`` or ``fit``:
                       the workers agree on when to stop;
 * ``progress.py``     a progress bar or log lines, and TensorBoard curves.
 
-Speed: the steps run inside ``tf.function`` (compiled into a graph, far faster
-than Python line by line), many steps per call (``run_steps``), because each
-call from Python costs about a millisecond.
+Speed: the steps run inside ``tf.function`` (compiled into a graph: for these
+densities 15 to 35 times faster than running them line by line, measured on a
+2-core CPU), many steps per call (``compile_steps``), because every call from
+Python into TensorFlow has a fixed cost.
 """
 
 from __future__ import annotations
