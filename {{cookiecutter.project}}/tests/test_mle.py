@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture as SklearnMixture
 
-from {{ cookiecutter.package }} import mle
+from {{ cookiecutter.package }} import mle, training
 from {{ cookiecutter.package }}.data import world_map
 
 MEANS = np.array([[-3.0, 0.0], [2.0, 2.5], [2.5, -2.0]])
@@ -36,7 +36,7 @@ def test_gaussian_gradient_descent_matches_closed_form(gaussian_points):
 
     model = mle.Gaussian(2).initialize(x, seed=0)
     assert np.abs(model.mean() - exact.mean()).max() > 0.1, "the start must not be the answer"
-    result = model.fit(x, steps=300, learning_rate=0.05, progress=False)
+    result = training.fit(model, x, steps=300, learning_rate=0.05, progress=False)
     np.testing.assert_allclose(model.mean(), exact.mean(), atol=1e-3)
     np.testing.assert_allclose(model.covariance(), exact.covariance(), atol=1e-3)
     assert result.nll == pytest.approx(exact.nll(x), abs=1e-5)
@@ -57,7 +57,7 @@ def test_box_closed_form_is_the_bounding_box():
 
 def test_box_fit_is_the_closed_form():
     x = world_map(300, seed=4)
-    result = mle.Box(2).fit(x, steps=10)
+    result = training.fit(mle.Box(2), x, steps=10)
     assert result.method == "closed form"
     assert result.model.params()["low"] == x.min(axis=0).tolist()
 
@@ -69,7 +69,7 @@ def test_gmm_matches_scikit_learn_and_recovers_the_means():
 
     model = mle.GaussianMixture(2, components=3).initialize(x, seed=0)
     start_nll = model.nll(x)
-    result = model.fit(x, steps=150, learning_rate=0.05, progress=False)
+    result = training.fit(model, x, steps=150, learning_rate=0.05, progress=False)
     assert result.nll <= reference_nll + 0.01
     assert result.nll < start_nll - 1e-3, "gradient descent, not the k-means start, did the fit"
 
@@ -87,7 +87,7 @@ def fitted(family):
     if family == "gaussian":
         return mle.Gaussian(2).fit_closed_form(mixture_points(2000))
     model = mle.GaussianMixture(2, components=3)
-    model.fit(mixture_points(2000), steps=30, progress=False)
+    training.fit(model, mixture_points(2000), steps=30, progress=False)
     return model
 
 
@@ -145,7 +145,7 @@ def test_bad_points_are_refused(family, points, message):
     with pytest.raises(ValueError, match=message):
         model.log_prob(points)
     with pytest.raises(ValueError, match=message.split(",")[0]):
-        model.fit(points, steps=1, progress=False)
+        training.fit(model, points, steps=1, progress=False)
 
 
 @pytest.mark.parametrize("components", [0, -1, 1.5, True])
@@ -166,7 +166,7 @@ def test_components_must_be_a_positive_whole_number(components):
 )
 def test_bad_settings_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
-        mle.Gaussian(2).fit(mixture_points(100), progress=False, **options)
+        training.fit(mle.Gaussian(2), mixture_points(100), progress=False, **options)
 
 
 def test_degenerate_data_get_a_clear_error():
@@ -176,15 +176,15 @@ def test_degenerate_data_get_a_clear_error():
     with pytest.raises(ValueError, match="singular"):
         mle.Gaussian(2).fit_closed_form(line)
     with pytest.raises(ValueError, match="needs more points than dimensions"):
-        mle.Gaussian(2).fit(line[:2], steps=5, progress=False)
+        training.fit(mle.Gaussian(2), line[:2], steps=5, progress=False)
     with pytest.raises(ValueError, match="2 point.* cannot start 3 components"):
-        mle.GaussianMixture(2, 3).fit(line[:2], steps=5, progress=False)
+        training.fit(mle.GaussianMixture(2, 3), line[:2], steps=5, progress=False)
 
 
 def test_minibatch_fit_reaches_the_full_batch_fit():
     x = mixture_points(4000)
     full = mle.GaussianMixture(2, 3)
-    full.fit(x, steps=150, progress=False)
+    training.fit(full, x, steps=150, progress=False)
     mini = mle.GaussianMixture(2, 3)
-    result = mini.fit(x, steps=400, batch_size=256, learning_rate=0.01, progress=False)
+    result = training.fit(mini, x, steps=400, batch_size=256, learning_rate=0.01, progress=False)
     assert result.nll <= full.nll(x) + 0.01

@@ -106,6 +106,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="steps between checkpoints (default: 100)",
     )
     parser.add_argument(
+        "--logdir",
+        type=Path,
+        metavar="DIR",
+        help="write TensorBoard logs here: the NLL per step, a picture of the fit "
+        "(open with: tensorboard --logdir DIR)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the result as one JSON object on stdout"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
@@ -156,13 +163,31 @@ def _load(args):
             )
         if args.plot.is_dir():
             raise BadInput(f"--plot {args.plot} is a directory; give a file name")
-    if (
-        args.checkpoint_dir is not None
-        and args.checkpoint_dir.exists()
-        and not args.checkpoint_dir.is_dir()
+    for option, directory in (
+        ("--checkpoint-dir", args.checkpoint_dir),
+        ("--logdir", args.logdir),
+        ("--plot", args.plot.parent if args.plot is not None else None),
     ):
-        raise BadInput(f"--checkpoint-dir {args.checkpoint_dir} exists and is not a directory")
+        if directory is not None:
+            check_writable(option, directory)
     return x, source, components
+
+
+def check_writable(option: str, directory: Path) -> None:
+    """Make ``directory`` (if needed) and write a file in it: fail now, not after the fit."""
+    import tempfile
+
+    if directory.exists() and not directory.is_dir():
+        raise BadInput(f"{option} {directory} exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise BadInput(
+            f"{option}: cannot write in {directory} ({err.strerror or err}); "
+            "choose a directory you can write to"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -172,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return BAD_INPUT_EXIT
 
-    from . import distribute, mle, training
+    from . import distribute, mle, preemption, training
 
     # Before any other TensorFlow work: several srun tasks -> one multi-worker fit.
     try:
@@ -194,27 +219,24 @@ def run(args: argparse.Namespace) -> int:
     with strategy.scope():  # the model's variables live on every replica
         model = mle.make_model(args.model, x.shape[1], components)
     try:
-        if args.closed_form or not model.trainable:
-            model.fit_closed_form(x)
-            result = training.FitResult(
-                model, steps=0, nll=training.evaluate_nll(model, x), method="closed form"
-            )
-        else:
-            result = model.fit(
-                x,
-                steps=args.steps,
-                learning_rate=args.lr,
-                batch_size=args.batch_size,
-                seed=args.seed,
-                checkpoint_dir=args.checkpoint_dir,
-                checkpoint_every=args.checkpoint_every,
-                progress=not args.no_progress,
-                strategy=strategy,
-                is_chief=is_chief,
-            )
-    except training.Interrupted as stop:
+        result = training.fit(
+            model,
+            x,
+            steps=args.steps,
+            learning_rate=args.lr,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            closed_form=args.closed_form,
+            checkpoint_dir=args.checkpoint_dir,
+            checkpoint_every=args.checkpoint_every,
+            logdir=args.logdir,
+            progress=not args.no_progress,
+            strategy=strategy,
+            is_chief=is_chief,
+        )
+    except preemption.Interrupted as stop:
         print(str(stop), file=sys.stderr, flush=True)
-        return _finish(training.INTERRUPTED_EXIT, strategy)  # all have printed it
+        return _finish(preemption.INTERRUPTED_EXIT, strategy)  # all have printed it
     except (ValueError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return BAD_INPUT_EXIT
@@ -238,7 +260,6 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from .plots import plot_fit
 
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot_fit(
             model,
             x,
@@ -263,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
         "dim": int(x.shape[1]),
         "plot": str(args.plot) if args.plot else None,
         "checkpoint_dir": str(args.checkpoint_dir) if args.checkpoint_dir else None,
+        "logdir": str(args.logdir) if args.logdir else None,
         "seconds": round(time.monotonic() - began, 3),
         "workers": workers,
         "replicas": int(strategy.num_replicas_in_sync),
@@ -280,10 +302,10 @@ def _finish(code: int, strategy) -> int:
     Python's slow clean-up of TensorFlow makes that likely. So the workers meet
     once more (an all-reduce) after the chief has written everything, then exit.
     """
-    from . import distribute, training
+    from . import distribute
 
     if distribute.rank_and_workers(strategy)[1] > 1:
-        training.barrier(strategy)
+        distribute.barrier(strategy)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

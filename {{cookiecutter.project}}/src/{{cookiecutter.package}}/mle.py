@@ -15,7 +15,8 @@ The lecture's framework, in code:
   which is the same as argmin_theta -log p_theta(X): minimising the negative
   log-likelihood (NLL) is how a neural network is trained, with a loss.
 
-Three families, one interface (``log_prob``, ``nll``, ``sample``, ``fit``):
+Three families, one interface (``log_prob``, ``nll``, ``sample``, and
+``fit_closed_form`` where a formula exists; ``training.fit`` fits any of them):
 
 * ``Gaussian``: one bell, full covariance.
 * ``Box``: uniform on an axis-aligned rectangle -- the lecture's world map model.
@@ -58,20 +59,20 @@ def _tril(raw):
 
 
 def _gaussian_log_prob(x, loc, scale_tril):
-    """log N(x; loc_k, L_k L_k^T) for points x (N, D) and K components: returns (N, K).
+    """log N(x; mu_k, Sigma_k) for points x (N, D) and K Gaussians at once: returns (N, K).
 
-    log N = -D/2 log(2 pi) - sum(log diag L) - |z|^2 / 2, with z = L^-1 (x - loc).
-    We invert the small D x D matrices once, then one matrix product handles all
-    points and components together.
+        log N(x; mu, L L^T) = -D/2 log(2 pi) - sum_i log L_ii - |z|^2 / 2,
+        where z solves  L z = x - mu.
+
+    A triangular solve, not an inverse: L is triangular, so z is found by
+    substitution, row by row. (sum_i log L_ii is half of log det Sigma.)
     """
-    k, d = loc.shape[0], loc.shape[1]
-    eye = tf.eye(d, batch_shape=[k], dtype=x.dtype)
-    inverse = tf.linalg.triangular_solve(scale_tril, eye, lower=True)  # (K, D, D)
-    weights = tf.reshape(tf.transpose(inverse, [2, 0, 1]), [d, k * d])  # x @ W = L^-1 x
-    offset = tf.reshape(tf.linalg.matvec(inverse, loc), [k * d])
-    z = tf.reshape(tf.matmul(x, weights) - offset, [-1, k, d])
+    d = loc.shape[-1]
+    difference = x[None, :, :] - loc[:, None, :]  # (K, N, D): every point minus every mean
+    z = tf.linalg.triangular_solve(scale_tril, tf.linalg.matrix_transpose(difference))  # (K, D, N)
     log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(scale_tril)), axis=-1)  # (K,)
-    return -0.5 * tf.reduce_sum(tf.square(z), axis=-1) - log_det - 0.5 * d * LOG_2PI
+    log_n = -0.5 * tf.reduce_sum(tf.square(z), axis=-2) - log_det[:, None] - 0.5 * d * LOG_2PI
+    return tf.transpose(log_n)  # (N, K)
 
 
 class Density(tf.Module):
@@ -122,20 +123,14 @@ class Density(tf.Module):
         raise NotImplementedError
 
     def fit_closed_form(self, x) -> Density:
-        """Set the parameters to the MLE by a formula, where one exists."""
-        raise NotImplementedError(
-            f"the {self.family} has no closed-form maximum likelihood estimate; use fit()"
-        )
+        """Set the parameters to the MLE by a formula, where one exists.
 
-    def fit(self, x, **options):
-        """Maximum likelihood by gradient descent: minimise the mean NLL of ``x``.
-
-        Options are those of ``training.fit`` (steps, learning_rate, batch_size,
-        seed, checkpoint_dir, ...). Returns a ``training.FitResult``.
+        (Gradient descent is ``training.fit(model, x)``, for every family.)
         """
-        from .training import fit
-
-        return fit(self, x, **options)
+        raise NotImplementedError(
+            f"the {self.family} has no closed-form maximum likelihood estimate; "
+            "use training.fit(model, x)"
+        )
 
     # -- helpers --------------------------------------------------------------------
     def _array(self, x, name: str = "x") -> np.ndarray:
@@ -262,8 +257,15 @@ class Box(Density):
     likelihood until a wall touches a data point, so the MLE is the per-axis
     minimum and maximum of the data.
 
+    Why the box can beat a Gaussian (world map: NLL about 10.3 against 10.6): the
+    NLL rewards putting density where the points are. The land fills much of its
+    bounding box, evenly, while a Gaussian spends density on a bell shape the
+    data do not have, and on the sea around it. But one new point outside the
+    box has log p = -inf: the box cannot generalise beyond what it has seen, and
+    on data shaped like a bell it loses to the Gaussian everywhere.
+
     Gradient descent cannot find it: the NLL is infinite once a point is outside,
-    and inside its gradient only says "shrink". So ``fit`` uses the formula.
+    and inside its gradient only says "shrink". So ``training.fit`` uses the formula.
     """
 
     family = "box"
@@ -311,13 +313,6 @@ class Box(Density):
         self.low.assign(low)
         self.high.assign(high)
         return self
-
-    def fit(self, x, **options):
-        """The MLE in closed form (see the class docstring for why not gradient descent)."""
-        from .training import FitResult
-
-        self.fit_closed_form(x)
-        return FitResult(model=self, steps=0, nll=self.nll(x), method="closed form")
 
 
 class GaussianMixture(Density):

@@ -13,8 +13,20 @@ from pathlib import Path
 import numpy as np
 
 
-def plot_fit(model, x: np.ndarray, path: str | Path, title: str = "", seed: int = 0) -> Path:
-    """Save three panels side by side -- data, samples, density contours -- to ``path``."""
+def plot_fit(model, x: np.ndarray, path, title: str = "", seed: int = 0):
+    """Save three panels side by side -- data, samples, density contours -- to ``path``
+    (a file name, or a binary file object: then PNG). Returns ``path``."""
+    figure = figure_of_fit(model, x, title=title, seed=seed)
+    if isinstance(path, str | Path):
+        path = Path(path)
+        figure.savefig(path, dpi=100)
+    else:
+        figure.savefig(path, dpi=100, format="png")
+    return path
+
+
+def figure_of_fit(model, x: np.ndarray, title: str = "", seed: int = 0):
+    """The three panels as a matplotlib ``Figure`` (a notebook shows it when it is returned)."""
     from matplotlib.figure import Figure
 
     if x.shape[1] != 2:
@@ -49,6 +61,4 @@ def plot_fit(model, x: np.ndarray, path: str | Path, title: str = "", seed: int 
     axes[0].set_ylabel("x[1]")
     if title:
         figure.suptitle(title)
-    path = Path(path)
-    figure.savefig(path, dpi=100)
-    return path
+    return figure

@@ -1,0 +1,100 @@
+"""Training state is never lost silently: damaged checkpoints, stale files, unwritable outputs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from test_fit_cli import fit
+
+# Checkpoints at steps 20 and 40 (two are kept).
+FIT = ["--model", "gaussian", "--n", "300", "--lr", "0.05", "--checkpoint-every", "20", "--json"]
+
+
+@pytest.fixture
+def checkpoints(tmp_path, capsys):
+    """A directory holding the checkpoints of a 40-step fit: ckpt-20 and ckpt-40."""
+    directory = tmp_path / "ck"
+    code, _, err = fit(capsys, *FIT, "--steps", "40", "--checkpoint-dir", str(directory))
+    assert code == 0, err
+    assert (directory / "ckpt-20.index").exists() and (directory / "ckpt-40.index").exists()
+    return directory
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    """The same fit to step 60 in one go: what every resumed fit below must end with."""
+    import contextlib
+    import io
+
+    from {{ cookiecutter.package }}.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["fit", "--no-progress", *FIT, "--steps", "60"]) == 0
+    return json.loads(out.getvalue())
+
+
+def resume(capsys, directory, uninterrupted, from_step):
+    """Continue to step 60; it must resume from ``from_step`` and end as if never stopped."""
+    code, out, err = fit(capsys, *FIT, "--steps", "60", "--checkpoint-dir", str(directory))
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["resumed_from_step"] == from_step
+    for name, value in uninterrupted["params"].items():
+        np.testing.assert_allclose(report["params"][name], value, rtol=1e-5, atol=1e-6)
+    return err
+
+
+def test_missing_index_falls_back_to_the_older_checkpoint(checkpoints, capsys, uninterrupted):
+    (checkpoints / "ckpt-40.index").unlink()
+    err = resume(capsys, checkpoints, uninterrupted, from_step=20)
+    assert "ckpt-40 (its .index file is missing)" in err and "resuming from ckpt-20" in err
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbled"])
+def test_damaged_data_falls_back_to_the_older_checkpoint(checkpoints, capsys, uninterrupted, how):
+    data = next(checkpoints.glob("ckpt-40.data-*"))
+    content = bytearray(data.read_bytes())
+    if how == "truncated":
+        content = content[: len(content) // 2]
+    else:
+        content[len(content) // 2 :] = bytes(len(content) - len(content) // 2)  # zeros
+    data.write_bytes(bytes(content))
+    err = resume(capsys, checkpoints, uninterrupted, from_step=20)
+    assert "ckpt-40 (it cannot be read" in err and "resuming from ckpt-20" in err
+
+
+def test_damaged_checkpoint_list_is_not_trusted(checkpoints, capsys, uninterrupted):
+    state = checkpoints / "checkpoint"
+    state.write_text(state.read_text()[: len(state.read_text()) // 2])
+    resume(capsys, checkpoints, uninterrupted, from_step=40)
+
+
+def test_stale_temporary_directories_are_removed(checkpoints, capsys, uninterrupted):
+    stale = checkpoints / "ckpt-35_temp"  # what a kill in the middle of a save leaves
+    stale.mkdir()
+    resume(capsys, checkpoints, uninterrupted, from_step=40)
+    assert not stale.exists()
+
+
+def test_damaged_settings_file_is_named(checkpoints, capsys):
+    settings = checkpoints / "fit-settings.json"
+    settings.write_text('{"model": "gau')
+    code, out, err = fit(capsys, *FIT, "--steps", "60", "--checkpoint-dir", str(checkpoints))
+    assert code == 2 and out == ""
+    assert f"{settings} is damaged" in err
+    assert (checkpoints / "ckpt-40.index").exists()  # nothing lost
+
+
+@pytest.mark.parametrize("option", ["--checkpoint-dir", "--logdir", "--plot"])
+@pytest.mark.parametrize("where", ["under a file", "not writable"])
+def test_unwritable_outputs_are_refused_before_the_fit(tmp_path, capsys, option, where):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    # /proc refuses new directories even to root, so this works for every user.
+    parent = blocker if where == "under a file" else tmp_path / "/proc/no-such-dir"
+    path = parent / ("fit.png" if option == "--plot" else "out")
+    code, out, err = fit(capsys, "--model", "gmm", "--steps", "100000", option, str(path))
+    assert code == 2 and out == ""
+    assert f"error: {option}" in err
+    assert "step" not in err  # refused before the first step
