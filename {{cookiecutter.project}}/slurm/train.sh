@@ -46,4 +46,4 @@ echo "fit $* (checkpoints in $checkpoints)"
 
 # USR1 (the time-limit warning) -> checkpoint, requeue, resume; see common.sh.
 resume="sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/train.sh $*"
-run_resumable "$resume" "$result" python -m "$PACKAGE" fit "$@" --checkpoint-dir "$checkpoints" --json
+run_resumable "$resume" "$result" "${PYTHON_CMD[@]}" -m "$PACKAGE" fit "$@" --checkpoint-dir "$checkpoints" --json
