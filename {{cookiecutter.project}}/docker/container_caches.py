@@ -9,6 +9,7 @@ be written, is pointed at a folder under the temp directory. Docker and the devc
 where $HOME is writable, are left alone.
 """
 
+import contextlib
 import os
 import tempfile
 
@@ -35,7 +36,5 @@ def redirect() -> None:
             os.environ[variable] = os.path.join(fallback, variable.lower())
 
 
-try:
+with contextlib.suppress(OSError):  # never stop Python from starting because of a cache
     redirect()
-except OSError:  # never stop Python from starting because of a cache
-    pass

@@ -78,8 +78,9 @@ container_python() {
             ;;
         ch-run)
             # Charliecloud: --set-env = the image's ENV (the venv on PATH), then PYTHONPATH;
-            # --home mounts your $HOME as Apptainer does; -b binds the project, -c starts there.
-            PYTHON_CMD=("$runtime" --set-env "--set-env=PYTHONPATH=$src" --home
+            # -b binds the project, -c starts there. (Not --home: it covers all of /home,
+            # and with it the image's venv in /home/student.)
+            PYTHON_CMD=("$runtime" --set-env "--set-env=PYTHONPATH=$src"
                 -b "$PWD" -c "$PWD" "$PROJECT_CONTAINER" -- python)
             ;;
         *)
