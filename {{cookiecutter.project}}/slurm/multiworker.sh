@@ -52,4 +52,4 @@ echo "fit $* on ${SLURM_NTASKS:-1} workers (checkpoints in $checkpoints)"
 # Only the chief prints the result, so stdout is the chief's JSON.
 resume="sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/multiworker.sh $*"
 run_resumable "$resume" "$result" srun --kill-on-bad-exit=1 \
-    python -m "$PACKAGE" fit --logdir "logs/tensorboard/$run_id" "$@" --checkpoint-dir "$checkpoints" --json
+    "${PYTHON_CMD[@]}" -m "$PACKAGE" fit --logdir "logs/tensorboard/$run_id" "$@" --checkpoint-dir "$checkpoints" --json

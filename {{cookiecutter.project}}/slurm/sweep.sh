@@ -63,7 +63,7 @@ mkdir -p "$out"
 # A copy of the table beside the results, so sweep-summary shows what each task ran.
 cp "$table" "$out/sweep.csv.$task" && mv -f "$out/sweep.csv.$task" "$out/sweep.csv"
 echo "task $task: fit ${args[*]}"
-python -m "$PACKAGE" fit --logdir "logs/tensorboard/sweep-${SLURM_ARRAY_JOB_ID:-local}/task-$task" \
+"${PYTHON_CMD[@]}" -m "$PACKAGE" fit --logdir "logs/tensorboard/sweep-${SLURM_ARRAY_JOB_ID:-local}/task-$task" \
     "${args[@]}" --json >"$out/task-$task.json.part"
 mv "$out/task-$task.json.part" "$out/task-$task.json"
 echo "result: $out/task-$task.json"

@@ -46,5 +46,5 @@ echo "fit $* (checkpoints in $checkpoints)"
 
 # USR1 (the time-limit warning) -> checkpoint, requeue, resume; see common.sh.
 resume="sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/train.sh $*"
-run_resumable "$resume" "$result" python -m "$PACKAGE" fit --logdir "logs/tensorboard/$run_id" "$@" \
+run_resumable "$resume" "$result" "${PYTHON_CMD[@]}" -m "$PACKAGE" fit --logdir "logs/tensorboard/$run_id" "$@" \
     --checkpoint-dir "$checkpoints" --json

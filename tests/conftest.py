@@ -1,0 +1,18 @@
+"""Fixtures shared by several test modules (import nothing from another test module)."""
+
+from __future__ import annotations
+
+import pytest
+from miniquest import Cluster, cluster_processes, prerequisites
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A mini-Quest of the module's own, stopped (and proven stopped) afterwards."""
+    why_not = prerequisites()
+    if why_not:
+        pytest.fail(f"mini-Quest cannot run here: {why_not}; `nox -s quest` installs Slurm")
+    started = Cluster.start()
+    yield started
+    started.stop()
+    assert cluster_processes(started.dir) == [], "mini-Quest left processes behind"
