@@ -51,20 +51,31 @@ def load_jsonc(text: str) -> dict:
     return json.loads(token.sub(lambda m: m[0] if m[0].startswith('"') else "", text))
 
 
-def devcontainer_problems(config: dict, folder: Path) -> list[str]:
-    """What is wrong with a devcontainer.json, by the spec's rules that bite students."""
+def devcontainer_problems(config: dict, folder: Path, gpu_config: bool = False) -> list[str]:
+    """What is wrong with a devcontainer.json, by the spec's rules that bite students.
+
+    Only the NVIDIA GPU configuration (``gpu_config``) asks Docker for the GPUs."""
     problems = []
     gpu = config.get("hostRequirements", {}).get("gpu", False)
     if not (isinstance(gpu, bool) or gpu == "optional" or isinstance(gpu, dict)):
         problems.append(f"hostRequirements.gpu: {gpu!r} is not true, false, 'optional' or {{...}}")
-    for arg in config.get("runArgs", []):
+    run_args = config.get("runArgs", [])
+    for arg in run_args:
         if not isinstance(arg, str):
             problems.append(f"runArgs entries must be strings: {arg!r}")
-        elif re.match(r"--gpus[ =]", arg):
+        elif re.match(r"--gpus ", arg):
             problems.append(
-                f"runArgs {arg!r}: one string is passed as one argument, and a hard GPU request "
-                "fails on machines without one; use hostRequirements.gpu = 'optional'"
+                f"runArgs {arg!r}: one string is passed as one argument; "
+                'write "--gpus", "all" as two entries'
             )
+    asks_gpu = any(isinstance(a, str) and a.startswith("--gpus") for a in run_args)
+    if asks_gpu and not gpu_config:
+        problems.append(
+            "runArgs --gpus: a hard GPU request fails on machines without one; "
+            "only the NVIDIA GPU configuration may ask for it"
+        )
+    if gpu_config and run_args[-2:] != ["--gpus", "all"]:
+        problems.append('the GPU configuration must ask Docker for the GPUs: "--gpus", "all"')
     build = config.get("build")
     if build is None and "image" not in config:
         problems.append("neither build nor image is set")
@@ -96,30 +107,56 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
-def devcontainer_configs(project: Path) -> list[tuple[str, Path]]:
-    return [
-        ("generated", project / ".devcontainer" / "devcontainer.json"),
-        ("template", TEMPLATE / ".devcontainer" / "devcontainer.json"),
-    ]
+def devcontainer_configs(project: Path) -> dict[str, Path]:
+    return {
+        "gpu": project / ".devcontainer" / "gpu" / "devcontainer.json",
+        "cpu": project / ".devcontainer" / "cpu" / "devcontainer.json",
+        "template": TEMPLATE / ".devcontainer" / "devcontainer.json",
+    }
 
 
-@pytest.mark.parametrize("which", ["generated", "template"])
+@pytest.mark.parametrize("which", ["gpu", "cpu", "template"])
 def test_devcontainer_json_follows_the_spec(project: Path, which: str) -> None:
-    path = dict(devcontainer_configs(project))[which]
+    path = devcontainer_configs(project)[which]
     config = load_jsonc(path.read_text())
-    assert devcontainer_problems(config, path.parent) == []
-    assert config["hostRequirements"]["gpu"] == "optional"
+    assert devcontainer_problems(config, path.parent, gpu_config=which == "gpu") == []
     extensions = config["customizations"]["vscode"]["extensions"]
     assert {"ms-python.python", "charliermarsh.ruff"} <= set(extensions)
 
 
-def test_generated_devcontainer_json(project: Path) -> None:
-    config = load_jsonc((project / ".devcontainer" / "devcontainer.json").read_text())
-    assert config["build"]["target"] == "dev"
-    assert "ms-toolsai.jupyter" in config["customizations"]["vscode"]["extensions"]
-    assert config["remoteUser"] not in ("root", "0")
-    assert "pip install -e" in config["postCreateCommand"]
-    assert "pre-commit install" in config["postCreateCommand"]
+def test_template_devcontainer_stays_one_configuration() -> None:
+    config = load_jsonc((TEMPLATE / ".devcontainer" / "devcontainer.json").read_text())
+    assert config["hostRequirements"]["gpu"] == "optional"
+    assert not list((TEMPLATE / ".devcontainer").glob("*/devcontainer.json"))
+
+
+def test_generated_devcontainer_json_two_configurations(project: Path) -> None:
+    """VS Code's "Reopen in Container" lists every .devcontainer/<name>/devcontainer.json."""
+    found = sorted(p.parent.name for p in (project / ".devcontainer").glob("*/devcontainer.json"))
+    assert found == ["cpu", "gpu"]
+    assert not (project / ".devcontainer" / "devcontainer.json").exists()
+    configs = {k: load_jsonc(p.read_text()) for k, p in devcontainer_configs(project).items()}
+    assert configs["gpu"]["name"] == "NVIDIA GPU"
+    assert configs["cpu"]["name"] == "CPU / Apple Silicon"
+    for which, variant in (("gpu", "gpu"), ("cpu", "cpu")):
+        config = configs[which]
+        assert config["build"] == {
+            "dockerfile": "../../Dockerfile",
+            "context": "../..",
+            "target": "dev",
+            "args": {"TF_VARIANT": variant},
+        }
+        assert "ms-toolsai.jupyter" in config["customizations"]["vscode"]["extensions"]
+        assert config["remoteUser"] not in ("root", "0")
+        assert "pip install -e" in config["postCreateCommand"]
+        assert "pre-commit install" in config["postCreateCommand"]
+    assert configs["gpu"]["runArgs"] == ["--gpus", "all"]
+    assert "runArgs" not in configs["cpu"] and "hostRequirements" not in configs["cpu"]
+    # Apart from the name, the TensorFlow variant and the GPU request they are the same.
+    drop = ("name", "build", "runArgs")
+    assert {k: v for k, v in configs["gpu"].items() if k not in drop} == {
+        k: v for k, v in configs["cpu"].items() if k not in drop
+    }
 
 
 @pytest.mark.parametrize(
@@ -128,16 +165,24 @@ def test_generated_devcontainer_json(project: Path) -> None:
         ({"hostRequirements": {"gpu": "maybe"}}, "hostRequirements.gpu"),
         ({"runArgs": ["--gpus all"]}, "one string is passed as one argument"),
         ({"runArgs": ["--gpus=all"]}, "hard GPU request"),
+        ({"runArgs": ["--gpus", "all"]}, "only the NVIDIA GPU configuration"),
         ({"build": {"dockerfile": "../Dockerfile", "context": "..", "target": "nope"}}, "nope"),
         ({"build": {"dockerfile": "../Missing", "context": ".."}}, "does not exist"),
         ({"build": {"dockerfile": "../Dockerfile", "context": "..", "args": {"A": 1}}}, "strings"),
     ],
 )
 def test_devcontainer_check_catches_mistakes(project: Path, change: dict, complaint: str) -> None:
-    path = project / ".devcontainer" / "devcontainer.json"
+    path = devcontainer_configs(project)["cpu"]
     config = {**load_jsonc(path.read_text()), **change}
     problems = devcontainer_problems(config, path.parent)
     assert any(complaint in p for p in problems), problems
+
+
+def test_devcontainer_check_wants_the_gpu_request_in_the_gpu_configuration(project: Path) -> None:
+    path = devcontainer_configs(project)["gpu"]
+    config = {k: v for k, v in load_jsonc(path.read_text()).items() if k != "runArgs"}
+    problems = devcontainer_problems(config, path.parent, gpu_config=True)
+    assert any("must ask Docker for the GPUs" in p for p in problems), problems
 
 
 def test_jsonc_keeps_slashes_inside_strings() -> None:
