@@ -96,7 +96,8 @@ def check_points(x, name: str = "data") -> np.ndarray:
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    lines = [line.strip() for line in path.read_text().splitlines()]
+    # utf-8-sig: also reads files that start with a byte-order mark (Excel's "CSV UTF-8").
+    lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
     rows = [line for line in lines if line and not line.startswith("#")]
     if rows and not _is_number(rows[0].split(",")[0]):
         rows = rows[1:]  # a header line such as "x,y"
