@@ -171,7 +171,7 @@ def test_gpu_check_job(cluster, projects, jobs, name):
     project, job = projects[name], jobs[name, "gpu-check"]
     cluster.wait(job)
     record, log = cluster.final(job), log_of(project.path, "gpu-check", job)
-    email = DEFAULTS["email"].replace("{{ cookiecutter.netid }}", DEFAULTS["netid"])
+    email = f"{DEFAULTS['netid']}@u.northwestern.edu"
     mail = [m for m in cluster.mails().splitlines() if f"Job_id={job} Name=gpu-check" in m]
     assert "TensorFlow version:" in log and "Num GPUs Available: 0" in log
     assert f"partition:  {project.answers.get('partition', 'gengpu')}" in log
