@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TEMPLATE, bake, podman, run, standin_base_image
+from helpers import TEMPLATE, bake, podman, run, standin_base_image, windows_checkout
 
 PYTHON_VERSION = "3.12"
 IMAGE = "localhost/template-test"  # tags: base, dev, code-server, ...
@@ -334,6 +334,22 @@ def build_steps(output: str) -> list[tuple[str, bool]]:
     """[(instruction, came from cache)] for every step of a podman build's output."""
     steps = re.split(r"(?m)^\[\d+/\d+\] STEP \d+/\d+: |^STEP \d+/\d+: ", output)[1:]
     return [(step.splitlines()[0], "--> Using cache" in step) for step in steps]
+
+
+def test_windows_checkout_builds_and_runs(images: dict[str, str], project: Path, tmp_path) -> None:
+    """A clone made as Git for Windows makes it (core.autocrlf=true) builds an image
+    that runs: .gitattributes keeps LF in the Dockerfile and every script."""
+    clone = windows_checkout(project, tmp_path / "clone")
+    for path in [clone / "Dockerfile", *clone.glob("docker/*.sh"), *clone.glob("slurm/*.sh")]:
+        assert b"\r" not in path.read_bytes(), path
+    tag = f"{IMAGE}:windows-checkout"
+    podman("build", "--target", "base", "--build-arg", "TF_VARIANT=cpu", "-t", tag, clone)
+    try:
+        package = project.name.replace("-", "_")
+        shown = podman("run", "--rm", tag, "python", "-m", package, "--help").stdout
+        assert "gpu-check" in shown
+    finally:
+        podman("rmi", tag, check=False)
 
 
 def test_source_edit_does_not_reinstall_dependencies(images: dict[str, str], project: Path) -> None:

@@ -74,7 +74,7 @@ def test_the_section_has_the_three_ways_and_the_template_forms():
     assert [c.split()[0] for c in COMMANDS[:2]] == ["uvx", "pipx"]
     assert "python3 -m venv" in COMMANDS[2]
     for form in ("gh:", "https://", "~/"):
-        assert f"`TEMPLATE=`" in text and re.search(rf"\| `{re.escape(form)}", text), form
+        assert "`TEMPLATE=`" in text and re.search(rf"\| `{re.escape(form)}", text), form
 
 
 @pytest.mark.parametrize("number", range(len(COMMANDS)), ids=lambda n: COMMANDS[n].split()[0])
@@ -110,8 +110,8 @@ def test_rejected_answers_look_as_the_readme_shows_and_rerun_asks_only_those(stu
     expected = [line.rstrip() for line in sample[1:]]
     position = 0
     for line in expected:
-        assert line in seen[position:], f"README line not printed (in order): {line!r}\n" + "\n".join(
-            seen
+        assert line in seen[position:], (
+            f"README line not printed (in order): {line!r}\n" + "\n".join(seen)
         )
         position = seen.index(line, position) + 1
     # The printed rerun command, with uvx in front as the message says: only the
