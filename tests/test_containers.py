@@ -166,9 +166,15 @@ def test_generated_devcontainer_json_two_configurations(project: Path) -> None:
         ({"runArgs": ["--gpus all"]}, "one string is passed as one argument"),
         ({"runArgs": ["--gpus=all"]}, "hard GPU request"),
         ({"runArgs": ["--gpus", "all"]}, "only the NVIDIA GPU configuration"),
-        ({"build": {"dockerfile": "../Dockerfile", "context": "..", "target": "nope"}}, "nope"),
-        ({"build": {"dockerfile": "../Missing", "context": ".."}}, "does not exist"),
-        ({"build": {"dockerfile": "../Dockerfile", "context": "..", "args": {"A": 1}}}, "strings"),
+        (
+            {"build": {"dockerfile": "../../Dockerfile", "context": "../..", "target": "nope"}},
+            "nope",
+        ),
+        ({"build": {"dockerfile": "../../Missing", "context": "../.."}}, "does not exist"),
+        (
+            {"build": {"dockerfile": "../../Dockerfile", "context": "../..", "args": {"A": 1}}},
+            "strings",
+        ),
     ],
 )
 def test_devcontainer_check_catches_mistakes(project: Path, change: dict, complaint: str) -> None:
