@@ -29,7 +29,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Bake every choice and odd names; reject every bad answer cleanly."""
-    pytest_suite(session, "tests/test_bake.py", "tests/test_validation.py")
+    pytest_suite(
+        session, "tests/test_bake.py", "tests/test_validation.py", "tests/test_readme_generate.py"
+    )
 
 
 @nox.session

@@ -15,6 +15,16 @@ base image (containers/standin.sh), CPU variant, in one run:
 
 Each build is warmed once first (both then start from their own cache). Prints
 medians over the repeats, and a JSON line with everything.
+
+    python bench/containers.py --devcontainers [--min-free-gb 40]
+
+(d) instead: the first build of each devcontainer image, "CPU / Apple Silicon"
+    (TF_VARIANT=cpu) beside "NVIDIA GPU" (TF_VARIANT=gpu), `dev` target, with
+    --no-cache (every layer built; wheels already in uv's cache mount are not
+    downloaded again, so on a student's first build add the download); seconds,
+    image size, and how many nvidia-* packages are inside. The GPU image (CUDA
+    wheels, several GB) is built only if the disk has --min-free-gb free;
+    otherwise its dependency step is only resolved.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
 import shutil
 import socket
 import statistics
@@ -94,11 +105,66 @@ def healthz_seconds() -> float:
         podman("rm", "-f", name, check=False)
 
 
+def nvidia_packages(image: str) -> list[str]:
+    listing = podman("run", "--rm", image, "uv", "pip", "list").stdout
+    return [line.split()[0] for line in listing.splitlines() if line.startswith("nvidia-")]
+
+
+def devcontainer_images(python: str, min_free_gb: float) -> int:
+    """(d): first build time and size of the CPU and the GPU devcontainer image."""
+    standin_base_image(python)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-devcontainers-") as tmp:
+        project = bake(Path(tmp), python_version=python)
+        for variant in ("cpu", "gpu"):
+            tag = f"{IMAGE}:devcontainer-{variant}"
+            free_gb = shutil.disk_usage(tmp).free / 1e9
+            if variant == "gpu" and free_gb < min_free_gb:
+                plan = podman("run", "--rm", "-v", f"{project}:/p:ro", "-w", "/p",
+                              f"{IMAGE}:devcontainer-cpu", "uv", "pip", "install", "--dry-run",
+                              "-r", "pyproject.toml", "--extra", "gpu")  # fmt: skip
+                text = plan.stdout + plan.stderr
+                results[variant] = {
+                    "built": False,
+                    "free_gb": free_gb,
+                    "resolved_nvidia": re.findall(r"(?m)^ \+ (nvidia-[\w-]+)==", text),
+                }
+                continue
+            seconds = build(project, f"devcontainer-{variant}", "--no-cache", "--target", "dev",
+                            "--build-arg", f"TF_VARIANT={variant}")  # fmt: skip
+            results[variant] = {
+                "built": True,
+                "seconds": seconds,
+                "bytes": size(tag),
+                "nvidia_packages": nvidia_packages(tag),
+            }
+    print("(d) first build of the devcontainer image (dev target, --no-cache):")
+    for variant, found in results.items():
+        if found["built"]:
+            print(
+                f"    {variant}: {found['seconds']:7.1f} s, {found['bytes'] / 1e9:5.2f} GB, "
+                f"{len(found['nvidia_packages'])} nvidia-* packages"
+            )
+        else:
+            print(
+                f"    {variant}: not built ({found['free_gb']:.0f} GB free); resolves "
+                f"{len(found['resolved_nvidia'])} nvidia-* packages"
+            )
+    print(json.dumps({"devcontainer_first_build": results}))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--python", default="3.12", help="python_version to bake (default 3.12)")
+    parser.add_argument(
+        "--devcontainers", action="store_true", help="only (d): CPU vs GPU devcontainer image"
+    )
+    parser.add_argument("--min-free-gb", type=float, default=40.0, help="to build the GPU image")
     args = parser.parse_args()
+    if args.devcontainers:
+        return devcontainer_images(args.python, args.min_free_gb)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
 

@@ -121,7 +121,8 @@ Created {PROJECT}
 
 Next steps (the README explains each):
   cd {project}
-  code .                                   # VS Code: "Reopen in Container"
+  code .                                   # VS Code: "Reopen in Container", then
+                                           #   "CPU / Apple Silicon" or "NVIDIA GPU"
   python -m venv .venv && . .venv/bin/activate
   pip install -e ".[cpu,dev]"              # ".[gpu,dev]" on an NVIDIA machine
   python -m {package} gpu-check            # what TensorFlow sees

@@ -11,8 +11,11 @@ name are harmless.
 
 import json
 import keyword
+import os
 import re
+import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
@@ -253,6 +256,49 @@ def validate(a):
     return found
 
 
+# Answers whose default is made from another answer: (field, source, default from the source).
+DERIVED = (
+    ("project", "project_name", None),
+    ("package", "project", lambda project: project.replace("-", "_")),
+    ("email", "netid", lambda netid: f"{netid}@u.northwestern.edu"),
+)
+
+
+def answers_to_keep(answers, bad):
+    """The answers worth keeping for a rerun: all but the bad ones, and but those that
+    were only derived from a bad one (so they are derived again from the new answer)."""
+    dropped = set(bad)
+    for field, source, derive in DERIVED:
+        if source in dropped and (derive is None or answers[field] == derive(answers[source])):
+            dropped.add(field)
+    # __prompts__ too: cookiecutter then shows the questions' text again.
+    return {k: v for k, v in ANSWERS.items() if k not in dropped and k != "__prompts__"}
+
+
+def save_for_rerun(answers, found):
+    """Save the good answers as a cookiecutter replay file; return the command that
+    reuses them (cookiecutter then asks only for the answers left out)."""
+    bad = [re.match(r"  - (\w+):", line)[1] for line in found]
+    keep = answers_to_keep(answers, bad)
+    name = re.sub(r"[^\w.-]", "_", Path(ANSWERS.get("_repo_dir") or "template").name)
+    for folder in (Path.home() / ".cookiecutter_replay", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            saved = folder / f"{name}-rerun.json"
+            saved.write_text(json.dumps({"cookiecutter": keep}, indent=2), encoding="utf-8")
+            break
+        except OSError:
+            continue
+    else:
+        return None
+    command = ["cookiecutter", "--replay-file", str(saved), str(ANSWERS.get("_template", "."))]
+    output_dir = ANSWERS.get("_output_dir")
+    here = os.environ.get("PWD")  # the shell's folder (the hook itself runs elsewhere)
+    if output_dir and not (here and Path(here).resolve() == Path(output_dir).resolve()):
+        command += ["--output-dir", output_dir]
+    return " ".join(shlex.quote(part) for part in command)
+
+
 def main():
     answers = {key: str(value) for key, value in ANSWERS.items() if not key.startswith("_")}
     found = validate(answers)
@@ -261,7 +307,18 @@ def main():
             f"\nerror: {len(found)} answer(s) need fixing; nothing was generated.", file=sys.stderr
         )
         print("\n".join(found), file=sys.stderr)
-        print("Run cookiecutter again with corrected answers.\n", file=sys.stderr)
+        rerun = save_for_rerun(answers, found)
+        if rerun:
+            print(
+                "Your other answers are saved. To answer only the questions above again, run:\n"
+                f"  {rerun}\n"
+                "(with `uvx ` or `pipx run ` in front if that is how you started cookiecutter).\n"
+                "cookiecutter now adds its own error lines below; the lines above are the ones"
+                " that matter.\n",
+                file=sys.stderr,
+            )
+        else:
+            print("Run cookiecutter again with corrected answers.\n", file=sys.stderr)
         sys.exit(1)
 
 

@@ -106,6 +106,16 @@ def project_venv(project: Path, extras: str = "cpu,test", python: str | None = N
     return venv / "bin"
 
 
+def windows_checkout(project: Path, dest: Path) -> Path:
+    """Commit a baked project, then clone it as Git for Windows does by default
+    (``core.autocrlf=true``: text files get CRLF line endings unless .gitattributes
+    says otherwise). Returns the clone."""
+    who = ["-c", "user.name=Student", "-c", "user.email=student@example.com"]
+    run(["git", *who, "commit", "--quiet", "--allow-empty", "-m", "baked"], cwd=project)
+    run(["git", "-c", "core.autocrlf=true", "clone", "--quiet", project, dest])
+    return dest
+
+
 # Containers: podman (Debian's) with the settings found to work on this kind of
 # machine, and local stand-ins for upstream base images (see containers/).
 CONTAINERS = TEMPLATE / "containers"

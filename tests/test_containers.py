@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TEMPLATE, bake, podman, run, standin_base_image
+from helpers import TEMPLATE, bake, podman, run, standin_base_image, windows_checkout
 
 PYTHON_VERSION = "3.12"
 IMAGE = "localhost/template-test"  # tags: base, dev, code-server, ...
@@ -66,20 +66,31 @@ def load_jsonc(text: str) -> dict:
     return json.loads(token.sub(lambda m: m[0] if m[0].startswith('"') else "", text))
 
 
-def devcontainer_problems(config: dict, folder: Path) -> list[str]:
-    """What is wrong with a devcontainer.json, by the spec's rules that bite students."""
+def devcontainer_problems(config: dict, folder: Path, gpu_config: bool = False) -> list[str]:
+    """What is wrong with a devcontainer.json, by the spec's rules that bite students.
+
+    Only the NVIDIA GPU configuration (``gpu_config``) asks Docker for the GPUs."""
     problems = []
     gpu = config.get("hostRequirements", {}).get("gpu", False)
     if not (isinstance(gpu, bool) or gpu == "optional" or isinstance(gpu, dict)):
         problems.append(f"hostRequirements.gpu: {gpu!r} is not true, false, 'optional' or {{...}}")
-    for arg in config.get("runArgs", []):
+    run_args = config.get("runArgs", [])
+    for arg in run_args:
         if not isinstance(arg, str):
             problems.append(f"runArgs entries must be strings: {arg!r}")
-        elif re.match(r"--gpus[ =]", arg):
+        elif re.match(r"--gpus ", arg):
             problems.append(
-                f"runArgs {arg!r}: one string is passed as one argument, and a hard GPU request "
-                "fails on machines without one; use hostRequirements.gpu = 'optional'"
+                f"runArgs {arg!r}: one string is passed as one argument; "
+                'write "--gpus", "all" as two entries'
             )
+    asks_gpu = any(isinstance(a, str) and a.startswith("--gpus") for a in run_args)
+    if asks_gpu and not gpu_config:
+        problems.append(
+            "runArgs --gpus: a hard GPU request fails on machines without one; "
+            "only the NVIDIA GPU configuration may ask for it"
+        )
+    if gpu_config and run_args[-2:] != ["--gpus", "all"]:
+        problems.append('the GPU configuration must ask Docker for the GPUs: "--gpus", "all"')
     build = config.get("build")
     if build is None and "image" not in config:
         problems.append("neither build nor image is set")
@@ -111,30 +122,56 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
-def devcontainer_configs(project: Path) -> list[tuple[str, Path]]:
-    return [
-        ("generated", project / ".devcontainer" / "devcontainer.json"),
-        ("template", TEMPLATE / ".devcontainer" / "devcontainer.json"),
-    ]
+def devcontainer_configs(project: Path) -> dict[str, Path]:
+    return {
+        "gpu": project / ".devcontainer" / "gpu" / "devcontainer.json",
+        "cpu": project / ".devcontainer" / "cpu" / "devcontainer.json",
+        "template": TEMPLATE / ".devcontainer" / "devcontainer.json",
+    }
 
 
-@pytest.mark.parametrize("which", ["generated", "template"])
+@pytest.mark.parametrize("which", ["gpu", "cpu", "template"])
 def test_devcontainer_json_follows_the_spec(project: Path, which: str) -> None:
-    path = dict(devcontainer_configs(project))[which]
+    path = devcontainer_configs(project)[which]
     config = load_jsonc(path.read_text())
-    assert devcontainer_problems(config, path.parent) == []
-    assert config["hostRequirements"]["gpu"] == "optional"
+    assert devcontainer_problems(config, path.parent, gpu_config=which == "gpu") == []
     extensions = config["customizations"]["vscode"]["extensions"]
     assert {"ms-python.python", "charliermarsh.ruff"} <= set(extensions)
 
 
-def test_generated_devcontainer_json(project: Path) -> None:
-    config = load_jsonc((project / ".devcontainer" / "devcontainer.json").read_text())
-    assert config["build"]["target"] == "dev"
-    assert "ms-toolsai.jupyter" in config["customizations"]["vscode"]["extensions"]
-    assert config["remoteUser"] not in ("root", "0")
-    assert "pip install -e" in config["postCreateCommand"]
-    assert "pre-commit install" in config["postCreateCommand"]
+def test_template_devcontainer_stays_one_configuration() -> None:
+    config = load_jsonc((TEMPLATE / ".devcontainer" / "devcontainer.json").read_text())
+    assert config["hostRequirements"]["gpu"] == "optional"
+    assert not list((TEMPLATE / ".devcontainer").glob("*/devcontainer.json"))
+
+
+def test_generated_devcontainer_json_two_configurations(project: Path) -> None:
+    """VS Code's "Reopen in Container" lists every .devcontainer/<name>/devcontainer.json."""
+    found = sorted(p.parent.name for p in (project / ".devcontainer").glob("*/devcontainer.json"))
+    assert found == ["cpu", "gpu"]
+    assert not (project / ".devcontainer" / "devcontainer.json").exists()
+    configs = {k: load_jsonc(p.read_text()) for k, p in devcontainer_configs(project).items()}
+    assert configs["gpu"]["name"] == "NVIDIA GPU"
+    assert configs["cpu"]["name"] == "CPU / Apple Silicon"
+    for which, variant in (("gpu", "gpu"), ("cpu", "cpu")):
+        config = configs[which]
+        assert config["build"] == {
+            "dockerfile": "../../Dockerfile",
+            "context": "../..",
+            "target": "dev",
+            "args": {"TF_VARIANT": variant},
+        }
+        assert "ms-toolsai.jupyter" in config["customizations"]["vscode"]["extensions"]
+        assert config["remoteUser"] not in ("root", "0")
+        assert "pip install -e" in config["postCreateCommand"]
+        assert "pre-commit install" in config["postCreateCommand"]
+    assert configs["gpu"]["runArgs"] == ["--gpus", "all"]
+    assert "runArgs" not in configs["cpu"] and "hostRequirements" not in configs["cpu"]
+    # Apart from the name, the TensorFlow variant and the GPU request they are the same.
+    drop = ("name", "build", "runArgs")
+    assert {k: v for k, v in configs["gpu"].items() if k not in drop} == {
+        k: v for k, v in configs["cpu"].items() if k not in drop
+    }
 
 
 @pytest.mark.parametrize(
@@ -143,16 +180,30 @@ def test_generated_devcontainer_json(project: Path) -> None:
         ({"hostRequirements": {"gpu": "maybe"}}, "hostRequirements.gpu"),
         ({"runArgs": ["--gpus all"]}, "one string is passed as one argument"),
         ({"runArgs": ["--gpus=all"]}, "hard GPU request"),
-        ({"build": {"dockerfile": "../Dockerfile", "context": "..", "target": "nope"}}, "nope"),
-        ({"build": {"dockerfile": "../Missing", "context": ".."}}, "does not exist"),
-        ({"build": {"dockerfile": "../Dockerfile", "context": "..", "args": {"A": 1}}}, "strings"),
+        ({"runArgs": ["--gpus", "all"]}, "only the NVIDIA GPU configuration"),
+        (
+            {"build": {"dockerfile": "../../Dockerfile", "context": "../..", "target": "nope"}},
+            "nope",
+        ),
+        ({"build": {"dockerfile": "../../Missing", "context": "../.."}}, "does not exist"),
+        (
+            {"build": {"dockerfile": "../../Dockerfile", "context": "../..", "args": {"A": 1}}},
+            "strings",
+        ),
     ],
 )
 def test_devcontainer_check_catches_mistakes(project: Path, change: dict, complaint: str) -> None:
-    path = project / ".devcontainer" / "devcontainer.json"
+    path = devcontainer_configs(project)["cpu"]
     config = {**load_jsonc(path.read_text()), **change}
     problems = devcontainer_problems(config, path.parent)
     assert any(complaint in p for p in problems), problems
+
+
+def test_devcontainer_check_wants_the_gpu_request_in_the_gpu_configuration(project: Path) -> None:
+    path = devcontainer_configs(project)["gpu"]
+    config = {k: v for k, v in load_jsonc(path.read_text()).items() if k != "runArgs"}
+    problems = devcontainer_problems(config, path.parent, gpu_config=True)
+    assert any("must ask Docker for the GPUs" in p for p in problems), problems
 
 
 def test_jsonc_keeps_slashes_inside_strings() -> None:
@@ -240,7 +291,13 @@ def test_dockerignore_keeps_junk_out(images: dict[str, str], stage: str) -> None
     assert "/app/pyproject.toml" in files
     for junk in IGNORED:
         top = junk.split("/")[0]
-        assert not any(f.startswith(f"/app/{top}") for f in files), (junk, files)
+        # data/ stays out, except the small sample: `fit --data data/world_map.csv` works inside.
+        allowed = {"/app/data", "/app/data/world_map.csv"} if top == "data" else set()
+        assert not any(f.startswith(f"/app/{top}") and f not in allowed for f in files), (
+            junk,
+            files,
+        )
+    assert "/app/data/world_map.csv" in files
     assert "/app/.git" not in files
 
 
@@ -331,6 +388,22 @@ def build_steps(output: str) -> list[tuple[str, bool]]:
     """[(instruction, came from cache)] for every step of a podman build's output."""
     steps = re.split(r"(?m)^\[\d+/\d+\] STEP \d+/\d+: |^STEP \d+/\d+: ", output)[1:]
     return [(step.splitlines()[0], "--> Using cache" in step) for step in steps]
+
+
+def test_windows_checkout_builds_and_runs(images: dict[str, str], project: Path, tmp_path) -> None:
+    """A clone made as Git for Windows makes it (core.autocrlf=true) builds an image
+    that runs: .gitattributes keeps LF in the Dockerfile and every script."""
+    clone = windows_checkout(project, tmp_path / "clone")
+    for path in [clone / "Dockerfile", *clone.glob("docker/*.sh"), *clone.glob("slurm/*.sh")]:
+        assert b"\r" not in path.read_bytes(), path
+    tag = f"{IMAGE}:windows-checkout"
+    podman("build", "--target", "base", "--build-arg", "TF_VARIANT=cpu", "-t", tag, clone)
+    try:
+        package = project.name.replace("-", "_")
+        shown = podman("run", "--rm", tag, "python", "-m", package, "--help").stdout
+        assert "gpu-check" in shown
+    finally:
+        podman("rmi", tag, check=False)
 
 
 def test_source_edit_does_not_reinstall_dependencies(images: dict[str, str], project: Path) -> None:

@@ -1,9 +1,12 @@
-"""The generated devcontainer, built and started by the official devcontainer CLI.
+"""The generated devcontainers, built and started by the official devcontainer CLI.
 
 `nox -s devcontainer`. `@devcontainers/cli` (npm) drives podman through
 containers/docker-podman (it answers the CLI's GPU probe, which podman cannot).
-This machine has no GPU, so this proves that `"hostRequirements": {"gpu": "optional"}`
-starts where there is none. The container is removed afterwards.
+The project has two configurations, as VS Code's "Reopen in Container" lists them:
+`.devcontainer/cpu` ("CPU / Apple Silicon") is built, started and tested inside;
+`.devcontainer/gpu` ("NVIDIA GPU") is read by the CLI, its dependency step is
+resolved, and its `up` is shown to ask the engine for the GPUs (this machine has
+no GPU, so that container cannot start here). Containers are removed afterwards.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -23,8 +27,15 @@ STUDENT_UID = 1000  # the image's user; a student's files on a Linux laptop have
 DOCKER_PATH = CONTAINERS / "docker-podman"
 
 
-def devcontainer(command: str, *args: str, workspace: Path, check: bool = True):
-    """Run ``devcontainer command [options] args`` on ``workspace``, podman as its docker."""
+def config_of(project: Path, which: str) -> Path:
+    return project / ".devcontainer" / which / "devcontainer.json"
+
+
+def devcontainer(
+    command: str, *args: str, workspace: Path, config: str = "cpu", env=None, check: bool = True
+):
+    """Run ``devcontainer command --config <which> [options] args`` on ``workspace``,
+    podman as its docker."""
     if shutil.which("devcontainer") is None:
         raise AssertionError(
             "the devcontainer CLI is missing: npm install -g @devcontainers/cli "
@@ -38,10 +49,11 @@ def devcontainer(command: str, *args: str, workspace: Path, check: bool = True):
             DOCKER_PATH,
             "--workspace-folder",
             workspace,
+            "--config",
+            config_of(workspace, config),
             *args,
         ],
-        # TF_VARIANT=cpu: the smaller image, as README tells laptop users to choose it.
-        env={**PODMAN_ENV, "TF_VARIANT": "cpu"},
+        env={**PODMAN_ENV, **(env or {})},
         check=check,
     )
 
@@ -53,7 +65,8 @@ def outcome(result) -> dict:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory):
-    """A baked project opened in its devcontainer; yields (folder, container id)."""
+    """A baked project opened in its CPU devcontainer; yields (folder, container id, the
+    engine's command lines)."""
     standin_base_image(PYTHON_VERSION)
     project = bake(tmp_path_factory.mktemp("devcontainer"), python_version=PYTHON_VERSION)
     # These tests run as root, but a student's project belongs to the student. Give the
@@ -61,10 +74,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
     # when it runs as that user itself).
     for path in [project, *project.rglob("*")]:
         os.chown(path, STUDENT_UID, STUDENT_UID, follow_symlinks=False)
-    up = devcontainer("up", "--remove-existing-container", workspace=project)
+    log = project.parent / "engine-cpu.log"  # every engine command of this `up`
+    up = devcontainer(
+        "up", "--remove-existing-container", workspace=project, env={"DOCKER_PODMAN_LOG": str(log)}
+    )
     result = outcome(up)
     assert result["outcome"] == "success", up.stdout + up.stderr
-    yield project, result["containerId"]
+    yield project, result["containerId"], log
     # Remove the container, and the CLI's image tags for this (temporary) folder; the
     # layers stay in podman's cache while other images use them.
     image = podman("inspect", "--format", "{{.ImageName}}", result["containerId"]).stdout.strip()
@@ -77,17 +93,71 @@ def exec_in(workspace, *cmd: str, check: bool = True):
 
 
 def test_cli_reads_the_configuration(workspace) -> None:
-    """The official parser accepts devcontainer.json (comments and all)."""
-    config = outcome(devcontainer("read-configuration", workspace=workspace[0]))
-    assert config["configuration"]["hostRequirements"] == {"gpu": "optional"}
-    assert config["configuration"]["build"]["target"] == "dev"
+    """The official parser accepts the CPU configuration (comments and all)."""
+    config = outcome(devcontainer("read-configuration", workspace=workspace[0]))["configuration"]
+    assert config["name"] == "CPU / Apple Silicon"
+    assert config["build"]["target"] == "dev" and config["build"]["args"] == {"TF_VARIANT": "cpu"}
+    assert "hostRequirements" not in config and "runArgs" not in config
 
 
 def test_container_started_without_a_gpu(workspace) -> None:
-    """hostRequirements.gpu = optional on a host without GPUs: no GPU was requested."""
+    """The CPU configuration asks for no GPU."""
     inspect = json.loads(podman("inspect", workspace[1]).stdout)[0]
     assert inspect["State"]["Running"]
     assert not inspect["HostConfig"].get("Devices")
+
+
+def test_cpu_image_has_no_cuda_packages(workspace) -> None:
+    listing = exec_in(workspace, "uv", "pip", "list").stdout
+    assert re.search(r"(?m)^tensorflow-cpu\s+2\.", listing), listing
+    assert not re.search(r"(?im)^nvidia-", listing), listing
+
+
+def test_cli_reads_the_gpu_configuration(workspace) -> None:
+    read = devcontainer("read-configuration", workspace=workspace[0], config="gpu")
+    config = outcome(read)["configuration"]
+    assert config["name"] == "NVIDIA GPU"
+    assert config["build"]["target"] == "dev" and config["build"]["args"] == {"TF_VARIANT": "gpu"}
+    assert config["runArgs"] == ["--gpus", "all"]
+
+
+def test_gpu_configuration_dependency_step_resolves_cuda(workspace) -> None:
+    """The GPU image's dependency step (`uv pip install -r pyproject.toml --extra gpu`),
+    resolved in the devcontainer (not downloaded: the CUDA wheels are several GB)."""
+    plan = exec_in(workspace, "uv", "pip", "install", "--dry-run", "-r", "pyproject.toml",
+                   "--extra", "gpu")  # fmt: skip
+    text = plan.stdout + plan.stderr
+    assert re.search(r"(?m)^ \+ tensorflow==2\.", text), text
+    assert re.search(r"(?m)^ \+ nvidia-cudnn-cu\d+==", text), text
+
+
+def test_gpu_configuration_up_asks_the_engine_for_the_gpus(workspace, tmp_path) -> None:
+    """`devcontainer up` of the GPU configuration, every engine command line recorded.
+
+    The image build is answered by tagging the CPU image (a real GPU build downloads
+    several GB; bench/containers.py times it); the recorded build still carries
+    TF_VARIANT=gpu. What is shown is the request: this podman accepts `--gpus` and,
+    with no GPU here, starts the container without one; it is removed afterwards."""
+    log = tmp_path / "engine.log"
+    image = podman("inspect", "--format", "{{.Image}}", workspace[1]).stdout.strip()
+    env = {"DOCKER_PODMAN_LOG": str(log), "DOCKER_PODMAN_BUILD_AS": image}
+    try:
+        devcontainer("up", "--remove-existing-container", workspace=workspace[0], config="gpu",
+                     env=env, check=False)  # fmt: skip
+    finally:
+        label = f"label=devcontainer.config_file={config_of(workspace[0], 'gpu')}"
+        for container in podman("ps", "-aq", "--filter", label).stdout.split():
+            podman("rm", "-f", container, check=False)
+    calls = [shlex.split(line) for line in log.read_text().splitlines()]
+    builds = [c for c in calls if c[:1] == ["build"]]
+    runs = [c for c in calls if c[:1] == ["run"]]
+    assert any("TF_VARIANT=gpu" in c for c in builds), builds
+    assert runs, calls
+    assert any(c[i : i + 2] == ["--gpus", "all"] for c in runs for i in range(len(c))), runs
+    # The CPU configuration's `up`, recorded the same way, asked for no GPU.
+    cpu_calls = [shlex.split(line) for line in workspace[2].read_text().splitlines()]
+    cpu_runs = [c for c in cpu_calls if c[:1] == ["run"]]
+    assert cpu_runs and not any("--gpus" in c for c in cpu_runs), cpu_runs
 
 
 def test_works_as_the_non_root_user_who_owns_the_workspace(workspace) -> None:

@@ -64,3 +64,38 @@ def test_fit_end_to_end_under_other_names(tmp_path):
     assert png.stat().st_size > 10_000
     # Progress goes to stderr as plain lines when stderr is not a terminal (a Slurm log).
     assert "step 200/200" in done.stderr and "\r" not in done.stderr
+
+
+PLANTED_WORKFLOWS = {
+    # actionlint: a job that needs a job that does not exist.
+    "actionlint": (
+        "on: push\njobs:\n  test:\n    needs: build\n    runs-on: ubuntu-24.04\n"
+        "    steps:\n      - run: echo hello\n",
+        'needs job "build" which does not exist',
+    ),
+    # zizmor: an action pinned to a tag that can be moved, not to a commit.
+    "zizmor": (
+        "on: push\npermissions: {}\njobs:\n  test:\n    runs-on: ubuntu-24.04\n"
+        "    steps:\n      - uses: actions/checkout@v6\n        with:\n"
+        "          persist-credentials: false\n",
+        "unpinned-uses",
+    ),
+}
+
+
+@pytest.mark.parametrize("linter", PLANTED_WORKFLOWS)
+def test_lint_checks_every_workflow_file(default_project, linter):
+    """A new workflow file with a mistake fails the project's lint (the shipped ones pass:
+    test_default_project_passes_its_own_tests_and_lint)."""
+    text, finding = PLANTED_WORKFLOWS[linter]
+    planted = default_project / ".github" / "workflows" / f"planted-{linter}.yml"
+    planted.write_text(text)
+    run(["git", "add", str(planted)], cwd=default_project)
+    try:
+        args = ["nox", "--force-python", PYTHON, "--sessions", "lint", "--", linter]
+        done = run(args, cwd=default_project, env=student_env(), check=False)
+        assert done.returncode != 0
+        assert finding in done.stdout + done.stderr
+        assert f"planted-{linter}.yml" in done.stdout + done.stderr
+    finally:
+        run(["git", "rm", "--quiet", "--force", str(planted)], cwd=default_project)

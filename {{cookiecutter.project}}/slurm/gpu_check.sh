@@ -1,19 +1,21 @@
 #!/bin/bash
-# GPU check: your first Quest job. Asks for what you chose when the project was made,
-# then reports what TensorFlow sees{% if cookiecutter.gpu != "none" %}, and fails if it sees no GPU{% endif %}.
+# GPU check: your first Quest job. It reports what TensorFlow sees{% if cookiecutter.gpu != "none" %}, and fails if it
+# sees no GPU{% endif %}. It takes about a minute, so it asks for little whatever you answered
+# for training: {% if cookiecutter.gpu != "none" %}one GPU{% else %}the short partition{% endif %}, one node, 10 minutes, 16G of memory.
+# Small requests start soonest: the scheduler fits them into gaps between big jobs.
 #   cd {{ cookiecutter.project }} && sbatch slurm/gpu_check.sh
 #   cat logs/gpu-check-<jobid>.out
 # Slurm reads the #SBATCH lines below (they must come before the first command).
 #SBATCH --job-name=gpu-check
 #SBATCH --account={{ cookiecutter.quest_account }}
-#SBATCH --partition={{ cookiecutter.partition }}
+#SBATCH --partition={{ cookiecutter.partition if cookiecutter.gpu != "none" else "short" }}
 {%- if cookiecutter.gpu != "none" %}
-#SBATCH --gres=gpu:{% if cookiecutter.gpu != "any" %}{{ cookiecutter.gpu }}:{% endif %}{{ cookiecutter.gpus_per_node }}
+#SBATCH --gres=gpu:{% if cookiecutter.gpu != "any" %}{{ cookiecutter.gpu }}:{% endif %}1
 {%- endif %}
-#SBATCH --time={{ cookiecutter.walltime }}
-#SBATCH --nodes={{ cookiecutter.nodes }}
+#SBATCH --time=00:10:00
+#SBATCH --nodes=1
 #SBATCH --ntasks-per-node=1
-#SBATCH --mem={{ cookiecutter.mem }}
+#SBATCH --mem=16G
 #SBATCH --output=logs/%x-%j.out
 #SBATCH --mail-type=END,FAIL
 #SBATCH --mail-user={{ cookiecutter.email }}
@@ -27,9 +29,7 @@ cd "${SLURM_SUBMIT_DIR:-.}"
 source slurm/common.sh
 job_banner
 activate_env
-
-# srun starts one check per node (just one with --nodes=1).
-{%- if cookiecutter.gpu != "none" %}
+{% if cookiecutter.gpu != "none" %}
 # --require-gpu: exit code 3 (job FAILED) if TensorFlow finds no GPU, instead of
 # quietly running on the CPU.
 srun "${PYTHON_CMD[@]}" -m "$PACKAGE" gpu-check --require-gpu
