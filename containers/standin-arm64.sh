@@ -12,10 +12,10 @@
 # and `pip` are on the PATH in /usr/local/bin and pip may install system-wide
 # (Debian's EXTERNALLY-MANAGED marker is removed, as upstream has none).
 #
-# Only 3.11 is ever made for arm64, and the tag is the upstream name, so a build
-# with --platform linux/arm64 FROM python:3.11-slim-bookworm finds it. The
-# x86-64 suites use 3.12 (standin.sh) and never ask for 3.11; an x86-64 build
-# FROM this tag would refuse it rather than emulate it (see CONTRIBUTING.md).
+# The tag is the upstream name, so a build with --platform linux/arm64 FROM
+# python:3.11-slim-bookworm finds it. Podman 4.3 uses a local image whatever its
+# platform (it only warns), so this tag is arm64's alone: the x86-64 suites use
+# 3.12, and standin.sh refuses to take this image for an x86-64 3.11 (CONTRIBUTING.md).
 #
 # Idempotent: an existing arm64 image is kept (STANDIN_REBUILD=1 remakes it).
 set -euo pipefail
@@ -57,8 +57,8 @@ trap 'rm -f "$tar_file" "$version_file"' EXIT
 mmdebstrap --quiet --arch=arm64 --variant=minbase \
   --include=python3,python3-venv,python3-pip,ca-certificates,netbase,tzdata \
   --customize-hook="rm -f \"\$1\"/usr/lib/python$version/EXTERNALLY-MANAGED" \
-  --customize-hook='ln -sf /usr/bin/python3 "$1"/usr/local/bin/python' \
-  --customize-hook='ln -sf /usr/bin/pip3 "$1"/usr/local/bin/pip' \
+  --customize-hook="ln -sf /usr/bin/python3 \"\$1\"/usr/local/bin/python" \
+  --customize-hook="ln -sf /usr/bin/pip3 \"\$1\"/usr/local/bin/pip" \
   --customize-hook="chroot \"\$1\" python3 -c 'import platform; print(platform.python_version())' >'$version_file'" \
   --customize-hook="cp '$ca_bundle' \"\$1$ca_bundle\"" \
   --customize-hook="chroot \"\$1\" python -m pip --version" \
