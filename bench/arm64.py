@@ -8,7 +8,8 @@ builds (the `dev` target, TF_VARIANT=cpu) twice with podman:
   x86-64  native, Python 3.12 (containers/standin.sh), the suites' usual stand-in.
 Each build is `--no-cache` (every step runs again; downloaded wheels stay in the
 Dockerfile's cache mount, so the download is not counted; warm once first). Then
-`import tensorflow` is timed in a fresh container of each image. Prints medians
+`import tensorflow` is timed in a fresh container of each image (`--builds 0`: no
+timed build, only the imports after a cached one). Prints medians
 and a JSON line.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -51,11 +53,13 @@ def import_seconds(tag: str, platform: list[str]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--builds", type=int, default=1, help="timed builds per platform")
+    parser.add_argument(
+        "--builds", type=int, default=1, help="timed --no-cache builds per platform (0: none)"
+    )
     parser.add_argument("--imports", type=int, default=3, help="timed imports per platform")
     args = parser.parse_args()
-    if args.builds < 1 or args.imports < 1:
-        parser.error("--builds and --imports must be at least 1")
+    if args.builds < 0 or args.imports < 1:
+        parser.error("--builds must be at least 0 and --imports at least 1")
 
     run([CONTAINERS / "emulation.sh"])
     run([CONTAINERS / "standin-arm64.sh"], env=PODMAN_ENV)
@@ -79,13 +83,16 @@ def main() -> int:
     print("\n`dev` target, TF_VARIANT=cpu; medians:")
     print(f"    {'':16s} {'build --no-cache':>17s} {'import tensorflow':>18s} {'image':>8s}")
     for name, r in results.items():
+        build_median = statistics.median(r["build_seconds"]) if r["build_seconds"] else math.nan
         print(
-            f"    {name:16s} {statistics.median(r['build_seconds']):15.0f} s "
+            f"    {name:16s} {build_median:15.0f} s "
             f"{statistics.median(r['import_tensorflow_seconds']):16.1f} s "
             f"{r['image_bytes'] / 1e9:6.2f} GB"
         )
     arm, x86 = results["arm64 (qemu)"], results["x86-64 (native)"]
     for key, label in (("build_seconds", "build"), ("import_tensorflow_seconds", "import")):
+        if not arm[key]:
+            continue
         ratio = statistics.median(arm[key]) / statistics.median(x86[key])
         print(f"    emulation slows the {label} by {ratio:.1f}x")
     print(json.dumps(results))
