@@ -110,3 +110,11 @@ def containers(session: nox.Session) -> None:
 def devcontainer(session: nox.Session) -> None:
     """The devcontainer CLI builds and starts the generated devcontainer; tests run inside."""
     pytest_suite(session, "tests/test_devcontainer.py")
+
+
+@nox.session
+def arm64(session: nox.Session) -> None:
+    """Apple Silicon: the CPU devcontainer image built for linux/arm64 (qemu) and run."""
+    # Emulation first: where the kernel refuses it, stop here with its reason (no skip).
+    session.run("containers/emulation.sh", external=True)
+    pytest_suite(session, "tests/test_arm64.py")

@@ -41,6 +41,11 @@ for version in "$@"; do
   [[ "$version" =~ ^3\.[0-9]+$ ]] || die "bad Python version '$version' (want X.Y, e.g. 3.12)"
   image="docker.io/library/python:${version}-slim-bookworm"
   if [ -z "${STANDIN_REBUILD:-}" ] && podman image exists "$image"; then
+    # Podman uses a local image whatever its platform: never take the arm64 stand-in
+    # (standin-arm64.sh, 3.11) for an x86-64 one.
+    arch="$(podman image inspect --format '{{.Architecture}}' "$image")"
+    [ "$arch" = amd64 ] ||
+      die "$image is the $arch stand-in (standin-arm64.sh); x86-64 tests must use another Python version"
     echo "standin.sh: $image exists"
     continue
   fi

@@ -83,6 +83,15 @@ def test_diagnosis_explains_a_missing_gpu(is_cuda_build, visible, hint):
     assert hint in gpu_check.diagnose(no_gpu_report(is_cuda_build, visible))
 
 
+@pytest.mark.parametrize("machine", ["aarch64", "arm64"])
+def test_diagnosis_on_arm_says_why_there_is_no_gpu(machine):
+    report = {**no_gpu_report(False, None), "machine": machine}
+    assert "Apple Silicon" in gpu_check.diagnose(report)
+    assert "cannot reach the Mac's GPU" in gpu_check.diagnose(report)
+    on_x86 = gpu_check.diagnose({**report, "machine": "x86_64"})
+    assert "CPU-only build" in on_x86 and "Apple" not in on_x86
+
+
 def test_build_info_without_cuda_keys():
     class CpuBuild:
         @staticmethod

@@ -63,6 +63,7 @@ def environment() -> dict:
         "cwd": os.getcwd(),
         "time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "python": f"{platform.python_version()} ({sys.executable})",
+        "machine": platform.machine(),  # x86_64; aarch64 in a container on an Apple Silicon Mac
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
@@ -124,6 +125,12 @@ def diagnose(report: dict) -> str:
     """One sentence on what the numbers mean, with a hint when no GPU is visible."""
     if report["logical_gpus"]:
         return f"TensorFlow sees {len(report['logical_gpus'])} GPU(s)."
+    if not report["build"]["is_cuda_build"] and report.get("machine") in ("aarch64", "arm64"):
+        return (
+            "No GPU: this is an ARM computer (aarch64), e.g. a container on an Apple Silicon "
+            "Mac. TensorFlow runs on its CPU: a Linux container cannot reach the Mac's GPU "
+            "(Docker passes no Metal device into containers). For GPUs, use Quest."
+        )
     if not report["build"]["is_cuda_build"]:
         return (
             "No GPU: this TensorFlow is a CPU-only build. "

@@ -1,0 +1,162 @@
+"""Apple Silicon, proven: the CPU devcontainer image built for linux/arm64 and run.
+
+`nox -s arm64`. An Apple Silicon Mac's Docker runs linux/arm64 images; here they
+run through qemu user emulation (containers/emulation.sh sets it up, and fails
+with the kernel's reason when it cannot). The generated project's
+"CPU / Apple Silicon" devcontainer configuration is read, and exactly its build
+(Dockerfile, context, target, args) is built with podman for linux/arm64 FROM a
+local arm64 stand-in of python:3.11-slim-bookworm (containers/standin-arm64.sh:
+Debian 12's own Python is 3.11, the only arm64 interpreter available here).
+Inside: the machine is aarch64, TensorFlow is the plain aarch64 wheel, the GPU
+check explains why there is no GPU, `fit` writes its plot for every model, and
+the project's fast MLE tests pass.
+
+Emulation is slow (every instruction translated): the checks share one running
+container, so TensorFlow and matplotlib's font cache are set up once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from pathlib import Path
+
+import pytest
+from test_containers import load_jsonc
+
+from helpers import CONTAINERS, PODMAN_ENV, bake, podman, run
+
+PYTHON_VERSION = "3.11"  # Debian 12's Python: the arm64 stand-in's interpreter
+PLATFORM = "linux/arm64"
+IMAGE = "localhost/arm64-test:dev"
+MODELS = ["gaussian", "box", "gmm"]
+# The project's MLE tests that take seconds, not minutes, under emulation
+# (closed forms, densities, input checks; the long gradient-descent fits are left out).
+FAST_MLE_TESTS = (
+    "closed_form or integrates_to_one or nll_is_mean or refused or positive_whole or degenerate"
+)
+
+
+def test_emulation_failure_is_reported_not_skipped(tmp_path: Path) -> None:
+    """Where the kernel refuses (here: not allowed to mount binfmt_misc), the set-up
+    stops with exit code 3 and the reason, so the session fails instead of skipping."""
+    unmounted = tmp_path / "binfmt_misc"
+    unmounted.mkdir()
+    unmounted.chmod(0o755)
+    result = run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         CONTAINERS / "emulation.sh"],
+        env={"BINFMT_MISC": str(unmounted)},
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result
+    assert "could not mount binfmt_misc" in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def emulation() -> None:
+    run([CONTAINERS / "emulation.sh"])
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bake(tmp_path_factory.mktemp("arm64"), python_version=PYTHON_VERSION)
+
+
+@pytest.fixture(scope="module")
+def image(emulation: None, project: Path) -> str:
+    """Build what .devcontainer/cpu/devcontainer.json builds, for linux/arm64."""
+    run([CONTAINERS / "standin-arm64.sh"], env=PODMAN_ENV)
+    folder = project / ".devcontainer" / "cpu"
+    build = load_jsonc((folder / "devcontainer.json").read_text())["build"]
+    args = build.get("args", {})
+    assert args.get("TF_VARIANT") == "cpu", f"the CPU configuration builds {args}"
+    unresolved = {k: v for k, v in args.items() if "${" in v}
+    assert not unresolved, f"variables this test cannot resolve: {unresolved}"
+    options = ["--target", build["target"]] if "target" in build else []
+    for name, value in args.items():
+        options += ["--build-arg", f"{name}={value}"]
+    podman(
+        "build",
+        "--platform",
+        PLATFORM,
+        "--file",
+        (folder / build.get("dockerfile", "Dockerfile")).resolve(),
+        *options,
+        "--tag",
+        IMAGE,
+        (folder / build.get("context", ".")).resolve(),
+    )
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def container(image: str):
+    """One running arm64 container for all the checks; removed afterwards."""
+    name = f"arm64-test-{uuid.uuid4().hex[:8]}"
+    podman("run", "--detach", "--platform", PLATFORM, "--name", name, image, "sleep", "infinity")
+    try:
+        yield name
+    finally:
+        podman("rm", "--force", "--time", "0", name, check=False)
+
+
+def package(project: Path) -> str:
+    return project.name.replace("-", "_")
+
+
+def test_image_is_arm64(image: str, container: str) -> None:
+    assert podman("image", "inspect", "--format", "{{.Architecture}}", image).stdout.strip() == (
+        "arm64"
+    )
+    assert podman("exec", container, "uname", "-m").stdout.strip() == "aarch64"
+
+
+def test_python_and_tensorflow_are_the_aarch64_builds(container: str) -> None:
+    probe = (
+        "import platform, sys, sysconfig, tensorflow as tf; "
+        "print(platform.machine(), sys.version_info[:2], sysconfig.get_platform(), tf.__version__)"
+    )
+    out = podman("exec", container, "python", "-c", probe).stdout.split("\n")[-2]
+    assert out.startswith("aarch64 (3, 11) linux-aarch64 2."), out
+    listing = podman("exec", container, "uv", "pip", "list").stdout
+    names = {line.split()[0] for line in listing.splitlines()[2:]}
+    assert "tensorflow" in names and "tensorflow-cpu" not in names, names
+
+
+def test_gpu_check_explains_why_there_is_no_gpu(container: str, project: Path) -> None:
+    gpu_check = ["python", "-m", package(project), "gpu-check"]
+    result = podman("exec", container, *gpu_check, "--json", "--size", "64")
+    report = json.loads(result.stdout)
+    assert report["machine"] == "aarch64"
+    assert report["physical_gpus"] == [] and report["build"]["is_cuda_build"] is False
+    assert "Apple Silicon" in report["diagnosis"], report["diagnosis"]
+    assert "cannot reach the Mac's GPU" in report["diagnosis"], report["diagnosis"]
+    assert report["diagnosis"] in result.stderr  # the log a student reads says it too
+    required = podman("exec", container, *gpu_check, "--require-gpu", "--size", "64", check=False)
+    assert required.returncode == 3, required.stderr
+    assert "Apple Silicon" in required.stderr
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_fit_writes_its_plot(container: str, project: Path, model: str, tmp_path: Path) -> None:
+    plot = f"/tmp/fit-{model}.png"
+    fit = podman(
+        "exec", container, "python", "-m", package(project), "fit", "--model", model,
+        "--steps", "20", "--n", "400", "--plot", plot, "--json", "--no-progress",
+    )  # fmt: skip
+    result = json.loads(fit.stdout)
+    assert math.isfinite(result["nll"]), result
+    podman("cp", f"{container}:{plot}", tmp_path / "fit.png")
+    png = (tmp_path / "fit.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, len(png)
+
+
+def test_fast_mle_tests_pass_under_emulation(container: str) -> None:
+    result = podman(
+        "exec", container, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        "tests/test_mle.py", "-k", FAST_MLE_TESTS,
+    )  # fmt: skip
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
