@@ -1,18 +1,22 @@
 """The template's test helpers: bake a project, run a command in it, give it a venv.
 
-Every test suite uses these three; nothing else bakes or runs commands.
+Every test suite uses these; nothing else bakes or runs commands. Test modules never
+import each other: what two of them share lives here (or, for fixtures, in conftest.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import yaml
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
@@ -131,3 +135,45 @@ def standin_base_image(python_version: str) -> str:
     """Make (once per machine) the stand-in for python:X.Y-slim-bookworm; return its name."""
     run([CONTAINERS / "standin.sh", python_version], env=PODMAN_ENV)
     return f"docker.io/library/python:{python_version}-slim-bookworm"
+
+
+# Reading a baked project's files.
+
+
+def rendered_files(project: Path) -> list[Path]:
+    """Every file of a baked project, outside .git."""
+    return [p for p in project.rglob("*") if p.is_file() and ".git" not in p.parts]
+
+
+def parse_data_files(project):
+    """Parse every TOML, JSON and YAML file; return how many of each."""
+    counts = {"toml": 0, "json": 0, "yaml": 0}
+    for path in rendered_files(project):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix == ".json":
+            json.loads(strip_jsonc_comments(text))
+        elif path.suffix in (".yaml", ".yml"):
+            yaml.safe_load(text)
+        else:
+            continue
+        counts[path.suffix.lstrip(".").replace("yml", "yaml")] += 1
+    return counts
+
+
+def strip_jsonc_comments(text):
+    """devcontainer.json is JSON with comments: drop // lines before parsing."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+
+
+def load_jsonc(text: str) -> dict:
+    """Parse JSON with // and /* */ comments (strings may contain // safely)."""
+    token = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/', re.S)
+    return json.loads(token.sub(lambda m: m[0] if m[0].startswith('"') else "", text))
+
+
+def setup_env(project: Path, **settings: str):
+    """Run the project's setup_env.sh with CPU TensorFlow (no multi-GB CUDA wheels)."""
+    env = {"PROJECT_EXTRAS": "cpu", "PYTHON": python_for(DEFAULTS["python_version"][0])}
+    return run(["bash", "slurm/setup_env.sh"], cwd=project, env={**env, **settings}, check=False)

@@ -23,9 +23,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_containers import load_jsonc
 
-from helpers import CONTAINERS, PODMAN_ENV, bake, podman, run
+from helpers import CONTAINERS, PODMAN_ENV, bake, load_jsonc, podman, run
 
 PYTHON_VERSION = "3.11"  # Debian 12's Python: the arm64 stand-in's interpreter
 PLATFORM = "linux/arm64"

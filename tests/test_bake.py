@@ -1,13 +1,11 @@
 """Baking: every choice, odd names; output fully rendered and every data file parses."""
 
-import json
 import re
 import tomllib
 
 import pytest
-import yaml
 
-from helpers import DEFAULTS, bake, run
+from helpers import DEFAULTS, bake, parse_data_files, rendered_files, run
 
 # Each choice value of cookiecutter.json appears in at least one of these
 # (test_matrix_covers_every_choice proves it), with the free fields varied too.
@@ -55,10 +53,6 @@ def test_matrix_covers_every_choice():
             assert used == set(choices), f"{key}: {set(choices) - used} never baked"
 
 
-def rendered_files(project):
-    return [p for p in project.rglob("*") if p.is_file() and ".git" not in p.parts]
-
-
 def assert_fully_rendered(project):
     """No Jinja left behind: not in file contents, not in file or folder names."""
     for path in rendered_files(project):
@@ -68,28 +62,6 @@ def assert_fully_rendered(project):
             text = re.sub(r"\$\{\{.*?\}\}", "", text)  # GitHub's expressions, not Jinja
         for marker in ("{{", "{%", "cookiecutter."):
             assert marker not in text, f"{marker!r} left in {path}"
-
-
-def parse_data_files(project):
-    """Parse every TOML, JSON and YAML file; return how many of each."""
-    counts = {"toml": 0, "json": 0, "yaml": 0}
-    for path in rendered_files(project):
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".toml":
-            tomllib.loads(text)
-        elif path.suffix == ".json":
-            json.loads(strip_jsonc_comments(text))
-        elif path.suffix in (".yaml", ".yml"):
-            yaml.safe_load(text)
-        else:
-            continue
-        counts[path.suffix.lstrip(".").replace("yml", "yaml")] += 1
-    return counts
-
-
-def strip_jsonc_comments(text):
-    """devcontainer.json is JSON with comments: drop // lines before parsing."""
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
 
 
 @pytest.mark.parametrize("answers", MATRIX, ids=lambda a: "-".join(a.values()) or "defaults")

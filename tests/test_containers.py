@@ -22,7 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TEMPLATE, bake, podman, run, standin_base_image, windows_checkout
+from helpers import (
+    TEMPLATE,
+    bake,
+    load_jsonc,
+    podman,
+    run,
+    standin_base_image,
+    windows_checkout,
+)
 
 PYTHON_VERSION = "3.12"
 IMAGE = "localhost/template-test"  # tags: base, dev, code-server, ...
@@ -58,12 +66,6 @@ PRIVATE_KEY = "-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA
 
 # --------------------------------------------------------------------------
 # devcontainer.json: JSON with comments, and the spec's rules that matter here.
-
-
-def load_jsonc(text: str) -> dict:
-    """Parse JSON with // and /* */ comments (strings may contain // safely)."""
-    token = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/', re.S)
-    return json.loads(token.sub(lambda m: m[0] if m[0].startswith('"') else "", text))
 
 
 def devcontainer_problems(config: dict, folder: Path, gpu_config: bool = False) -> list[str]:

@@ -21,7 +21,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from miniquest import Cluster, cluster_processes, log_of, prerequisites
 
-from helpers import DEFAULTS, bake, python_for, run, windows_checkout
+from helpers import DEFAULTS, bake, run, setup_env, windows_checkout
 
 ANSWER_SETS = {
     "a100": {},
@@ -37,17 +37,6 @@ SWEEP_ROWS = 8
 SWEEP_THROTTLE = 4
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    why_not = prerequisites()
-    if why_not:
-        pytest.fail(f"mini-Quest cannot run here: {why_not}; `nox -s quest` installs Slurm")
-    started = Cluster.start()
-    yield started
-    started.stop()
-    assert cluster_processes(started.dir) == [], "mini-Quest left processes behind"
-
-
 @dataclass
 class Project:
     name: str
@@ -61,12 +50,6 @@ class Project:
 
     def export(self) -> dict[str, str]:
         return {"PROJECT_ENV": str(self.env)}
-
-
-def setup_env(project: Path, **settings: str):
-    """Run the project's setup_env.sh with CPU TensorFlow (no multi-GB CUDA wheels)."""
-    env = {"PROJECT_EXTRAS": "cpu", "PYTHON": python_for(DEFAULTS["python_version"][0])}
-    return run(["bash", "slurm/setup_env.sh"], cwd=project, env={**env, **settings}, check=False)
 
 
 @pytest.fixture(scope="module")

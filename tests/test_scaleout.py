@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from miniquest import cluster_processes, log_of
-from test_quest import cluster, setup_env  # noqa: F401  (cluster is a fixture)
 
-from helpers import bake, run
+from helpers import bake, run, setup_env
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 # Long enough to kill a worker after its first checkpoint; minibatches, so the

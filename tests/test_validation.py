@@ -11,9 +11,8 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_bake import parse_data_files, rendered_files
 
-from helpers import DEFAULTS, TEMPLATE, bake, project_venv, run
+from helpers import DEFAULTS, TEMPLATE, bake, parse_data_files, project_venv, rendered_files, run
 
 # (answers, the field the message must name). Covers every validated field and
 # every cross-field rule (gpu vs partition, walltime vs partition, GPU totals).
@@ -159,12 +158,12 @@ def test_longest_names_bake_and_install(tmp_path):
     """The length limit is one the file system can hold: the longest names install."""
     project = bake(tmp_path, project="p" * 64, package="k" * 64)
     run(["uv", "venv", "--quiet", str(project / ".venv")])
+    # --python, not VIRTUAL_ENV: under nox, uv would install into the session's environment.
+    python = project / ".venv" / "bin" / "python"
     run(
-        ["uv", "pip", "install", "--quiet", "--no-deps", "-e", "."],
-        cwd=project,
-        env={"VIRTUAL_ENV": str(project / ".venv")},
+        ["uv", "pip", "install", "--quiet", "--no-deps", "--python", python, "-e", "."], cwd=project
     )
-    run([project / ".venv" / "bin" / "python", "-c", f"import {'k' * 64}"])
+    run([python, "-c", f"import {'k' * 64}"])
 
 
 def test_reserved_names_match_the_dependency_closure(tmp_path):
