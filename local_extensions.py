@@ -1,5 +1,11 @@
 """Jinja filters for the template (cookiecutter loads this file via ``_extensions``).
 
+``ReservedNames`` hands the pre-generation hook the names ``project`` and
+``package`` must not take (``hooks/reserved_names.json``, beside this file). The
+hook is rendered into a temporary file and run in the new project's folder, so it
+cannot find the template's files itself: under ``cruft`` the template is a
+temporary clone and ``_repo_dir`` is not in the answers.
+
 ``toml_string`` writes any text as a valid TOML basic string. Jinja's ``tojson``
 is not enough for TOML: it escapes characters outside the Basic Multilingual
 Plane (emoji) as UTF-16 surrogate pairs, which TOML rejects.
@@ -7,6 +13,7 @@ Plane (emoji) as UTF-16 surrogate pairs, which TOML rejects.
 
 import json
 import os
+from pathlib import Path
 
 from cookiecutter.utils import simple_filter
 from jinja2.ext import Extension
@@ -50,3 +57,13 @@ def safe_project_dir(value):
         or len(text.encode()) > 200  # a file name may have 255 bytes
     )
     return f".rejected-project-name-{os.getpid()}" if unsafe else text
+
+
+class ReservedNames(Extension):
+    """The global ``reserved_names``: hooks/reserved_names.json, read as data."""
+
+    FILE = Path(__file__).resolve().parent / "hooks" / "reserved_names.json"
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.globals["reserved_names"] = json.loads(self.FILE.read_text(encoding="utf-8"))

@@ -38,11 +38,10 @@ KNOWN_TF = {
 PYTHON_CHOICES = ("3.11", "3.12", "3.13")
 MIN_TF_FOR_PYTHON = {"3.13": 20}  # first TensorFlow minor with wheels for that Python
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Names from the dependency closure (hooks/reserved_names.py writes the file from a
-# real install; tests/test_validation.py checks it still matches).
-RESERVED = json.loads(
-    (Path(ANSWERS.get("_repo_dir", ".")) / "hooks" / "reserved_names.json").read_text()
-)
+# Names from the dependency closure: hooks/reserved_names.json (hooks/reserved_names.py
+# writes it from a real install; tests/test_validation.py checks it still matches),
+# handed over as data by local_extensions.ReservedNames (this file runs from a temp copy).
+RESERVED = json.loads(r"""{{ reserved_names | tojson }}""")
 # The gpu extra's closure cannot be installed without a GPU-sized download: its extra names.
 GPU_ONLY = {"modules": {"nvidia"}, "distributions": {"tensorflow"}}
 STDLIB = set(sys.stdlib_module_names) | {"sitecustomize", "usercustomize", "test", "tests"}
