@@ -227,7 +227,8 @@ def test_image(image: str, workdir: Path) -> str:
 @pytest.mark.parametrize("home", ["mounted", "unwritable"])
 def test_image_runs_read_only_as_a_foreign_uid(test_image, project, tmp_path, home):
     work = tmp_path / "work"
-    shutil.copytree(project / "tests", work / "tests")
+    for folder in ("tests", "data", "notebooks"):  # what the project's tests read
+        shutil.copytree(project / folder, work / folder)
     shutil.copy(project / "pyproject.toml", work)
     host_home = tmp_path / "home"
     host_home.mkdir()
