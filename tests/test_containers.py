@@ -36,7 +36,8 @@ PYTHON_VERSION = "3.12"
 IMAGE = "localhost/template-test"  # tags: base, dev, code-server, ...
 ARTIFACTS = TEMPLATE / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-# The flags this machine's closed network needs (DESIGN.md, "Containers").
+# The flags a machine with a closed network needs: without the background-networking ones
+# Chromium keeps trying to reach Google and its connections are refused.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
