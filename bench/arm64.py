@@ -1,11 +1,11 @@
 """What the Apple Silicon proof costs: linux/arm64 under qemu beside native x86-64.
 
-    python bench/arm64.py [--builds 1] [--imports 3]
+    python -m bench.arm64 [--builds 1] [--imports 3]
 
 Bakes the template and builds what the generated `.devcontainer/cpu/devcontainer.json`
 builds (the `dev` target, TF_VARIANT=cpu) twice with podman:
-  arm64   --platform linux/arm64, Python 3.11 (containers/standin-arm64.sh), emulated;
-  x86-64  native, Python 3.12 (containers/standin.sh), the suites' usual stand-in.
+  arm64   --platform linux/arm64, Python 3.11 (tests/containers/standin-arm64.sh), emulated;
+  x86-64  native, Python 3.12 (tests/containers/standin.sh), the suites' usual stand-in.
 Each build is `--no-cache` (every step runs again; downloaded wheels stay in the
 Dockerfile's cache mount, so the download is not counted; warm once first). Then
 `import tensorflow` is timed in a fresh container of each image (`--builds 0`: no
@@ -24,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers import CONTAINERS, PODMAN_ENV, bake, podman, run, standin_base_image  # noqa: E402
+from tests.helpers import CONTAINERS, PODMAN_ENV, bake, podman, run, standin_base_image
 
 IMAGE = "localhost/bench-arm64"
 TIMED_IMPORT = (

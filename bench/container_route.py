@@ -1,6 +1,6 @@
 """Benchmark the container route on mini-Quest: the image against the venv (issue: container route).
 
-    python bench/container_route.py [--repeats 5] [--squash]
+    python -m bench.container_route [--repeats 5] [--squash]
 
 Bakes a project (short partition, no GPU), makes its venv with slurm/setup_env.sh (CPU
 TensorFlow) and its `base` image with podman (TF_VARIANT=cpu), converted by Charliecloud's
@@ -28,11 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from miniquest import Cluster, prerequisites  # noqa: E402
-
-from helpers import (  # noqa: E402
+from slurm.miniquest import Cluster, prerequisites
+from tests.helpers import (
     DEFAULTS,
     PODMAN_ENV,
     bake,

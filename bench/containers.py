@@ -1,9 +1,9 @@
 """Benchmark the generated Dockerfile against the course's pattern (issue: Containers).
 
-    python bench/containers.py [--repeats 3] [--python 3.12]
+    python -m bench.containers [--repeats 3] [--python 3.12]
 
 Bakes the template with the defaults and builds with podman on the local stand-in
-base image (containers/standin.sh), CPU variant, in one run:
+base image (tests/containers/standin.sh), CPU variant, in one run:
 
 (a) rebuild time of the `dev` image after a one-line source edit, beside the same
     edit with the course's Dockerfile (`COPY . /app` then
@@ -16,7 +16,7 @@ base image (containers/standin.sh), CPU variant, in one run:
 Each build is warmed once first (both then start from their own cache). Prints
 medians over the repeats, and a JSON line with everything.
 
-    python bench/containers.py --devcontainers [--min-free-gb 40]
+    python -m bench.containers --devcontainers [--min-free-gb 40]
 
 (d) instead: the first build of each devcontainer image, "CPU / Apple Silicon"
     (TF_VARIANT=cpu) beside "NVIDIA GPU" (TF_VARIANT=gpu), `dev` target, with
@@ -42,8 +42,7 @@ import time
 import tomllib
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers import bake, podman, standin_base_image  # noqa: E402
+from tests.helpers import bake, podman, standin_base_image
 
 IMAGE = "localhost/bench-containers"
 COURSE_DOCKERFILE = """\

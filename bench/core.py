@@ -1,6 +1,6 @@
 """Benchmark the student's path from bake to green tests (issue: template core).
 
-    python bench/core.py [--repeats 3]
+    python -m bench.core [--repeats 3]
 
 Times, on this machine, with warm package caches (a student's second project;
 the first download of TensorFlow depends on the network):
@@ -13,13 +13,11 @@ Prints each median and the pip/uv ratio.
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers import DEFAULTS, bake, python_for, run  # noqa: E402
+from tests.helpers import DEFAULTS, bake, python_for, run
 
 PYTHON = python_for(DEFAULTS["python_version"][0])
 

@@ -1,6 +1,6 @@
 """Benchmark the MLE starter's fits (issue: MLE starter module), CPU only.
 
-    python bench/mle.py [--repeats 3] [--sizes 1e4,1e5,1e6] [--project DIR]
+    python -m bench.mle [--repeats 3] [--sizes 1e4,1e5,1e6] [--project DIR]
 
 Without ``--project`` it bakes the template with the defaults and makes the
 project's environment (uv, shared cache); with it, it uses ``DIR/.venv``. The
@@ -202,8 +202,7 @@ def inner_step(args) -> None:
 
 # -- outside: bake, make the environment, run the inner parts, print -----------------------
 def project_python(project: str | None, keep: list) -> tuple[Path, str]:
-    sys.path.insert(0, str(HERE.parents[1] / "tests"))
-    from helpers import bake, project_venv
+    from tests.helpers import bake, project_venv
 
     if project:
         root = Path(project).resolve()

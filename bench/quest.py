@@ -1,6 +1,6 @@
 """Benchmark the Quest jobscripts on mini-Quest (issue: Quest jobscripts).
 
-    python bench/quest.py [--repeats 5]
+    python -m bench.quest [--repeats 5]
 
 Starts mini-Quest, bakes two projects (short/no GPU and gengpu/a100) and runs their
 slurm/setup_env.sh (CPU TensorFlow), then measures, with ``sbatch`` timed from the
@@ -29,11 +29,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from miniquest import Cluster, prerequisites  # noqa: E402
-
-from helpers import DEFAULTS, bake, python_for, run  # noqa: E402
+from slurm.miniquest import Cluster, prerequisites
+from tests.helpers import DEFAULTS, bake, python_for, run
 
 PROJECTS = {
     "short-cpu": {"partition": "short", "gpu": "none", "gpus_per_node": "0"},

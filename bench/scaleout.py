@@ -1,6 +1,6 @@
 """Benchmark scale-out on mini-Quest (issue: multi-GPU and multi-node training).
 
-    python bench/scaleout.py [--repeats 3] [--batches 1000,16000]
+    python -m bench.scaleout [--repeats 3] [--batches 1000,16000]
 
 Starts mini-Quest, bakes a CPU project and runs its slurm/setup_env.sh, then runs the
 project's own ``fit`` loop (``training.fit`` under ``distribute.choose_strategy``)
@@ -29,11 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from miniquest import Cluster, log_of, prerequisites  # noqa: E402
-
-from helpers import DEFAULTS, bake, python_for, run  # noqa: E402
+from slurm.miniquest import Cluster, log_of, prerequisites
+from tests.helpers import DEFAULTS, bake, python_for, run
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 

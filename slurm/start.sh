@@ -17,7 +17,7 @@ die() { echo "mini-quest: error: $*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (slurmd and munged need it)"
 for cmd in munged slurmctld slurmd sinfo python3; do
-    command -v "$cmd" >/dev/null || die "'$cmd' not found; install Slurm with: apt-get install -y slurm-wlm munge"
+    command -v "$cmd" >/dev/null || die "'$cmd' not found; install Slurm (as root): bash slurm/install.sh"
 done
 
 dir="$(mktemp -d /tmp/mq-XXXX)"

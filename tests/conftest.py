@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from miniquest import Cluster, cluster_processes, prerequisites
+
+from slurm.miniquest import Cluster, cluster_processes, prerequisites
 
 
 @pytest.fixture(scope="module")

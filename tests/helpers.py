@@ -121,8 +121,8 @@ def windows_checkout(project: Path, dest: Path) -> Path:
 
 
 # Containers: podman (Debian's) with the settings found to work on this kind of
-# machine, and local stand-ins for upstream base images (see containers/).
-CONTAINERS = TEMPLATE / "containers"
+# machine, and local stand-ins for upstream base images (see tests/containers/).
+CONTAINERS = TEMPLATE / "tests" / "containers"
 PODMAN_ENV = {"CONTAINERS_CONF": str(CONTAINERS / "containers.conf")}
 
 

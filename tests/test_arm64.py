@@ -1,11 +1,11 @@
 """Apple Silicon, proven: the CPU devcontainer image built for linux/arm64 and run.
 
 `nox -s arm64`. An Apple Silicon Mac's Docker runs linux/arm64 images; here they
-run through qemu user emulation (containers/emulation.sh sets it up, and fails
+run through qemu user emulation (tests/containers/emulation.sh sets it up, and fails
 with the kernel's reason when it cannot). The generated project's
 "CPU / Apple Silicon" devcontainer configuration is read, and exactly its build
 (Dockerfile, context, target, args) is built with podman for linux/arm64 FROM a
-local arm64 stand-in of python:3.11-slim-bookworm (containers/standin-arm64.sh:
+local arm64 stand-in of python:3.11-slim-bookworm (tests/containers/standin-arm64.sh:
 Debian 12's own Python is 3.11, the only arm64 interpreter available here).
 Inside: the machine is aarch64, TensorFlow is the plain aarch64 wheel, the GPU
 check explains why there is no GPU, `fit` writes its plot for every model, and
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CONTAINERS, PODMAN_ENV, bake, load_jsonc, podman, run
+from tests.helpers import CONTAINERS, PODMAN_ENV, bake, load_jsonc, podman, run
 
 PYTHON_VERSION = "3.11"  # Debian 12's Python: the arm64 stand-in's interpreter
 PLATFORM = "linux/arm64"

@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from helpers import DEFAULTS, bake, parse_data_files, rendered_files, run
+from tests.helpers import DEFAULTS, bake, parse_data_files, rendered_files, run
 
 # Each choice value of cookiecutter.json appears in at least one of these
 # (test_matrix_covers_every_choice proves it), with the free fields varied too.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (
+from tests.helpers import (
     DEFAULTS,
     PODMAN_ENV,
     bake,

@@ -1,7 +1,7 @@
 """The generated Dockerfile and devcontainer.json, built and run for real with podman.
 
 `nox -s containers`. The upstream base image is replaced by a local stand-in with
-the same name (containers/standin.sh), so the generated Dockerfile builds unchanged.
+the same name (tests/containers/standin.sh), so the generated Dockerfile builds unchanged.
 Every stage is built for the CPU variant (TF_VARIANT=cpu); the GPU check and the
 project's tests run inside `dev`; code-server is started, logged into, and
 screenshotted with headless Chromium (artifacts/code-server.png).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (
+from tests.helpers import (
     TEMPLATE,
     bake,
     load_jsonc,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DEFAULTS, TEMPLATE, bake, project_venv, python_for, run
+from tests.helpers import DEFAULTS, TEMPLATE, bake, project_venv, python_for, run
 
 PYTHON = DEFAULTS["python_version"][0]
 RENAMED = {"project_name": "Density Lab", "project": "density-lab", "package": "density_lab"}

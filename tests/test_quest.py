@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
-from miniquest import Cluster, cluster_processes, log_of, prerequisites
 
-from helpers import DEFAULTS, bake, run, setup_env, windows_checkout
+from slurm.miniquest import Cluster, cluster_processes, log_of, prerequisites
+from tests.helpers import DEFAULTS, bake, run, setup_env, windows_checkout
 
 ANSWER_SETS = {
     "a100": {},

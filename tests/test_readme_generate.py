@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TEMPLATE, run
+from tests.helpers import TEMPLATE, run
 
 README = (TEMPLATE / "README.md").read_text()
 SYSTEM_PYTHON = "/usr/bin/python3"

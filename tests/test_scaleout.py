@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from miniquest import cluster_processes, log_of
 
-from helpers import bake, run, setup_env
+from slurm.miniquest import cluster_processes, log_of
+from tests.helpers import bake, run, setup_env
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 # Long enough to kill a worker after its first checkpoint; minibatches, so the

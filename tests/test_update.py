@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import TEMPLATE, project_venv, run, workflow_problems
+from tests.helpers import TEMPLATE, project_venv, run, workflow_problems
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",

@@ -12,7 +12,15 @@ from cookiecutter.exceptions import FailedHookException
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpers import DEFAULTS, TEMPLATE, bake, parse_data_files, project_venv, rendered_files, run
+from tests.helpers import (
+    DEFAULTS,
+    TEMPLATE,
+    bake,
+    parse_data_files,
+    project_venv,
+    rendered_files,
+    run,
+)
 
 # (answers, the field the message must name). Covers every validated field and
 # every cross-field rule (gpu vs partition, walltime vs partition, GPU totals).

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import TEMPLATE, run
+from tests.helpers import TEMPLATE, run
 
 SCRIPTS = TEMPLATE / "slurm"
 # Pending reasons that never clear by waiting: a job stuck on one of these is a failure.
@@ -37,7 +37,7 @@ def prerequisites() -> str | None:
     """Why mini-Quest cannot start here, or None if it can."""
     missing = [c for c in ("munged", "slurmctld", "slurmd", "sbatch") if shutil.which(c) is None]
     if missing:
-        return f"not installed: {', '.join(missing)} (apt-get install slurm-wlm munge)"
+        return f"not installed: {', '.join(missing)} (as root: bash slurm/install.sh)"
     if os.geteuid() != 0:
         return "mini-Quest needs root (slurmd runs jobs as the submitting user)"
     return None

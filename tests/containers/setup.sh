@@ -2,7 +2,7 @@
 # Install what `nox -s containers devcontainer` need on Debian 12, as root.
 # Idempotent: installs only what is missing. .ci/run calls it.
 #   podman (+ buildah, runc ...)  builds and runs the generated images (no Docker engine here)
-#   mmdebstrap                    makes the stand-in base images (containers/standin.sh)
+#   mmdebstrap                    makes the stand-in base images (tests/containers/standin.sh)
 #   chromium                      the headless browser for the code-server screenshot
 #   @devcontainers/cli (npm)      the official devcontainer CLI
 set -euo pipefail
@@ -16,13 +16,13 @@ for package in "${apt_packages[@]}"; do
     missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "containers/setup.sh: apt-get install ${missing[*]}"
+  echo "tests/containers/setup.sh: apt-get install ${missing[*]}"
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}"
 fi
 
 if [ "$(devcontainer --version 2>/dev/null || true)" != "$devcontainer_cli" ]; then
-  echo "containers/setup.sh: npm install -g @devcontainers/cli@$devcontainer_cli"
+  echo "tests/containers/setup.sh: npm install -g @devcontainers/cli@$devcontainer_cli"
   npm install --global --no-audit --no-fund "@devcontainers/cli@$devcontainer_cli"
 fi
-echo "containers/setup.sh: podman $(podman --version | awk '{print $3}'), devcontainer CLI $(devcontainer --version)"
+echo "tests/containers/setup.sh: podman $(podman --version | awk '{print $3}'), devcontainer CLI $(devcontainer --version)"

@@ -1,0 +1,1 @@
+"""Benchmarks of the template (run from the repository root: python -m bench.NAME)."""
