@@ -434,8 +434,16 @@ def test_source_edit_does_not_reinstall_dependencies(images: dict[str, str], pro
     copies = [cached for step, cached in steps if step.startswith("COPY") and " . /app" in step]
     assert installs == [True, True], steps  # runtime deps (TensorFlow) and dev tools: cached
     assert copies == [False], steps  # ...while the edited source was copied anew
+    # ...and that copy is the only work: every other step came from the cache, and the
+    # copy is the last step (nothing runs after it, e.g. no reinstall of the package).
+    assert [step for step, cached in steps if not cached] == [steps[-1][0]], steps
+    assert steps[-1][0].startswith("COPY") and " . /app" in steps[-1][0], steps
     edited = in_image("dev-edited", "tail", "-n1", f"/app/src/{cli.parent.name}/cli.py")
     assert marker in edited.stdout
+    # The package installed before its code arrived imports the edited code.
+    package = cli.parent.name
+    where = in_image("dev-edited", "python", "-c", f"import {package}.cli as c; print(c.__file__)")
+    assert where.stdout.strip() == f"/app/src/{package}/cli.py", where.stdout
 
 
 # --------------------------------------------------------------------------
