@@ -9,7 +9,7 @@ import pytest
 PACKAGE = "{{ cookiecutter.package }}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli():
     """Run ``python -m <package> ARGS`` in a subprocess; return the finished process."""
 

@@ -34,12 +34,20 @@ def test_matmul_rate_is_positive_and_finite():
     assert 0 < tflops < 1e6
 
 
-def test_json_output_is_one_object(cli):
-    done = cli("gpu-check", "--json", "--size", "256")
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+@pytest.fixture(scope="module")
+def slurm_run(cli):
+    """One `gpu-check --json`, started as in a Slurm job (each run loads TensorFlow)."""
+    return cli(
+        "gpu-check", "--json", "--size", "64",
+        env={"SLURM_JOB_ID": "4242", "CUDA_VISIBLE_DEVICES": "0"},
+    )  # fmt: skip
+
+
+def test_json_output_is_one_object(slurm_run):
+    assert slurm_run.returncode == 0, slurm_run.stderr
+    report = json.loads(slurm_run.stdout)
     assert report["tensorflow"] == tf.__version__
-    assert "Num GPUs Available" in done.stderr  # the human log goes to stderr
+    assert "Num GPUs Available" in slurm_run.stderr  # the human log goes to stderr
 
 
 def test_require_gpu_matches_what_tensorflow_sees(cli):
@@ -51,19 +59,16 @@ def test_require_gpu_matches_what_tensorflow_sees(cli):
         assert "error: --require-gpu: TensorFlow sees no GPU" in done.stderr
 
 
-def test_slurm_variables_are_reported(cli):
-    env = {"SLURM_JOB_ID": "4242", "CUDA_VISIBLE_DEVICES": "0"}
-    done = cli("gpu-check", "--json", "--size", "64", env=env)
-    report = json.loads(done.stdout)
+def test_slurm_variables_are_reported(slurm_run):
+    report = json.loads(slurm_run.stdout)
     assert report["slurm_job_id"] == "4242"
     assert report["cuda_visible_devices"] == "0"
-    assert "Slurm job id: 4242" in done.stderr
+    assert "Slurm job id: 4242" in slurm_run.stderr
 
 
-def test_tensorflow_import_noise_is_hidden(cli):
-    done = cli("gpu-check", "--size", "64")
-    noisy = [line for line in done.stderr.splitlines() if "oneDNN" in line or "cuda_" in line]
-    assert noisy == []
+def test_tensorflow_import_noise_is_hidden(slurm_run):
+    lines = slurm_run.stderr.splitlines()
+    assert [line for line in lines if "oneDNN" in line or "cuda_" in line] == []
 
 
 def no_gpu_report(is_cuda_build, visible):
