@@ -181,7 +181,7 @@ def test_more_tasks_than_gpus_is_an_error():
         distribute.share_gpus(FakeTF(["g0", "g1"]), env)
 
 
-def test_two_local_workers_fit_like_one(cli, tmp_path):
+def test_two_local_workers_fit_like_one(tmp_path):
     """Two processes with srun's variables (no Slurm needed) train one model together:
     same parameters as one process, only the chief prints the result and checkpoints."""
     import os
@@ -190,8 +190,6 @@ def test_two_local_workers_fit_like_one(cli, tmp_path):
 
     fit = ["fit", "--model", "gmm", "--n", "400", "--steps", "40", "--batch-size", "101"]
     fit += ["--json", "--no-progress", "--checkpoint-every", "20"]
-    one = cli(*fit, "--checkpoint-dir", str(tmp_path / "one"))
-    assert one.returncode == 0, one.stderr
     env = {
         **os.environ,
         **step_env(
@@ -202,18 +200,25 @@ def test_two_local_workers_fit_like_one(cli, tmp_path):
         ),
         "PATH": "/nonexistent:" + os.environ["PATH"],
     }
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "{{ cookiecutter.package }}", *fit, "--checkpoint-dir", "two"],
-            env={**env, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)},
+    command = [sys.executable, "-m", "{{ cookiecutter.package }}", *fit, "--checkpoint-dir"]
+
+    def start(checkpoints, variables=None):
+        return subprocess.Popen(
+            [*command, checkpoints],
+            env=variables,
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for rank in (0, 1)
-    ]
+
+    # The single process and the two workers run at the same time (each loads TensorFlow).
+    single = start("one")
+    ranks = [{**env, "SLURM_PROCID": str(r), "SLURM_LOCALID": str(r)} for r in (0, 1)]
+    workers = [start("two", rank) for rank in ranks]
     (out0, err0), (out1, err1) = (w.communicate() for w in workers)
+    one_out, one_err = single.communicate()
+    assert single.returncode == 0, one_err
     assert [w.returncode for w in workers] == [0, 0], err0 + err1
     assert "worker 0 of 2 (MultiWorkerMirroredStrategy" in err0
     assert "worker 1 of 2 (MultiWorkerMirroredStrategy" in err1
@@ -222,7 +227,7 @@ def test_two_local_workers_fit_like_one(cli, tmp_path):
         "ckpt-20.index",
         "ckpt-40.index",
     ]
-    alone, together = json.loads(one.stdout), json.loads(out0)
+    alone, together = json.loads(one_out), json.loads(out0)
     assert (alone["workers"], alone["replicas"], alone["strategy"]) == (1, 1, "default")
     assert (together["workers"], together["replicas"]) == (2, 2)
     # Equal up to float32 rounding (sums in another order): 1e-4 relative (a covariance
