@@ -28,17 +28,20 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 
 
-def bake(out_dir: Path, **answers: str) -> Path:
-    """Generate a project into ``out_dir`` from the defaults plus ``answers``.
+def bake(out_dir: Path, replay_file: Path | None = None, **answers: str) -> Path:
+    """Generate a project into ``out_dir`` from the defaults plus ``answers``, or (as
+    ``cookiecutter --replay-file``) from the answers saved in ``replay_file``.
 
     Returns the project's directory.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    assert replay_file is None or not answers, "a replay file holds all the answers"
     project = cookiecutter(
         str(TEMPLATE),
-        no_input=True,
+        no_input=replay_file is None,
+        replay=None if replay_file is None else str(replay_file),
         output_dir=str(out_dir),
-        extra_context=answers,
+        extra_context=None if replay_file is not None else answers,
         accept_hooks=True,
     )
     return Path(project)

@@ -6,7 +6,8 @@ Ubuntu. PATH holds only the system's programs and uv, so every command the
 README gives meets that Python. The one line that names the course's repository
 (`TEMPLATE=...`) is pointed at this checkout; every other line runs unchanged.
 Also: the sample output of a rejected answer set is what cookiecutter prints,
-and the rerun command it prints asks only the rejected questions again.
+and the rerun command it prints asks only the rejected questions again; the table of
+questions is cookiecutter.json's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TEMPLATE, run
+from tests.helpers import DEFAULTS, TEMPLATE, run
 
 README = (TEMPLATE / "README.md").read_text()
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -125,3 +126,19 @@ def test_rejected_answers_look_as_the_readme_shows_and_rerun_asks_only_those(stu
     train = (tmp_path / "work" / "genai-project" / "slurm" / "train.sh").read_text()
     assert "#SBATCH --time=12:00:00" in train
     assert "#SBATCH --mail-user=xyz9876@u.northwestern.edu" in train
+
+
+def test_readme_question_table_is_cookiecutter_json():
+    """Every question, in cookiecutter.json's order, with its default; a choice's rule
+    names every choice."""
+    table = README.split("| question | default | rule |\n", 1)[1].split("\n\n", 1)[0]
+    rows = {m[0]: m[1:] for m in re.findall(r"^\| `(\w+)` \| ([^|]*) \| (.*) \|$", table, re.M)}
+    questions = {key: value for key, value in DEFAULTS.items() if not key.startswith("_")}
+    assert list(rows) == list(questions)
+    for name, value in questions.items():
+        default, rule = rows[name]
+        if isinstance(value, list):
+            assert default == f"`{value[0]}`", name
+            assert all(f"`{choice}`" in rule for choice in value), (name, rule)
+        elif "{{" not in value:  # a default made from another answer is told in words
+            assert default == f"`{value}`", name

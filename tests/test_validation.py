@@ -1,5 +1,6 @@
 """Every bad answer is rejected with a message naming the field, and nothing is left behind."""
 
+import ast
 import importlib.util
 import json
 import subprocess
@@ -23,6 +24,7 @@ from tests.helpers import (
     run,
 )
 
+CHOICE_QUESTIONS = [k for k, v in DEFAULTS.items() if isinstance(v, list) and k[0] != "_"]
 # (answers, the field the message must name). Covers every validated field and
 # every cross-field rule (gpu vs partition, walltime vs partition, GPU totals).
 BAD_ANSWERS = [
@@ -86,6 +88,49 @@ def test_all_problems_are_reported_at_once(tmp_path, capfd):
 def test_choice_outside_the_list_is_rejected_by_cookiecutter(tmp_path, capfd, key, value):
     message = bake_refused(tmp_path, capfd, **{key: value})
     assert f"provided for choice variable {key}" in message  # cookiecutter's words, not ours
+
+
+def replay_file(path: Path, **answers: str) -> Path:
+    """A complete cookiecutter replay file: the defaults (first of each choice), then answers."""
+    saved = {k: v[0] if isinstance(v, list) and k[0] != "_" else v for k, v in DEFAULTS.items()}
+    saved |= {"project": "genai-project", "package": "genai_project"}
+    saved |= {"email": "abc1234@u.northwestern.edu"}
+    path.write_text(json.dumps({"cookiecutter": {**saved, **answers}}))
+    return path
+
+
+@pytest.mark.parametrize("key", CHOICE_QUESTIONS)
+def test_choice_outside_the_list_in_a_replay_file_is_rejected_by_the_hook(tmp_path, capfd, key):
+    """cookiecutter takes a replay file (`--replay-file`, which a rejected bake writes for
+    its rerun) as it is: there the hook is what refuses a choice outside its list."""
+    assert bake(tmp_path / "good", replay_file(tmp_path / "good.json")).exists()
+    bad = replay_file(tmp_path / "bad.json", **{key: "no-such-choice"})
+    message = bake_refused(tmp_path / "out", capfd, replay_file=bad)
+    assert f"  - {key}: 'no-such-choice' is not one of {', '.join(DEFAULTS[key])}" in message
+
+
+def test_every_question_has_a_bad_answer():
+    """A new question gets a row in BAD_ANSWERS (or, a choice, the tests above)."""
+    questions = {key for key in DEFAULTS if not key.startswith("_")}
+    assert {field for _, field in BAD_ANSWERS} | set(CHOICE_QUESTIONS) == questions
+
+
+def hook_table(name: str) -> list[str]:
+    """The keys of a dict literal ``name = {...}`` in hooks/pre_gen_project.py."""
+    tree = ast.parse((TEMPLATE / "hooks" / "pre_gen_project.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return [ast.literal_eval(key) for key in node.value.keys]
+    raise AssertionError(f"no {name} in hooks/pre_gen_project.py")
+
+
+@pytest.mark.parametrize("table", ["PARTITION_MAX_HOURS", "PARTITION_MAX_MEM_MB"])
+def test_hook_has_a_limit_for_every_partition_and_no_other(table):
+    assert sorted(hook_table(table)) == sorted(DEFAULTS["partition"])
+
+
+def test_hook_python_rules_name_only_offered_versions():
+    assert set(hook_table("MIN_TF_FOR_PYTHON")) <= set(DEFAULTS["python_version"])
 
 
 def test_hostile_answer_is_data_not_code(tmp_path, capfd):
