@@ -6,6 +6,7 @@ import each other: what two of them share lives here (or, for fixtures, in conft
 
 from __future__ import annotations
 
+import ast
 import http.client
 import json
 import os
@@ -45,6 +46,16 @@ def bake(out_dir: Path, replay_file: Path | None = None, **answers: str) -> Path
         accept_hooks=True,
     )
     return Path(project)
+
+
+def hook_constant(name: str):
+    """The value of ``NAME = <literals>`` in hooks/pre_gen_project.py (a Jinja template,
+    so it cannot be imported): for tests that keep other files in step with the hook."""
+    tree = ast.parse((TEMPLATE / "hooks" / "pre_gen_project.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return eval(compile(ast.Expression(node.value), name, "eval"), {"__builtins__": {}})
+    raise AssertionError(f"no {name} = ... in hooks/pre_gen_project.py")
 
 
 def bake_refused(out_dir: Path, capfd, **answers: str) -> str:

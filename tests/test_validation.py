@@ -1,6 +1,5 @@
 """Every bad answer is rejected with a message naming the field, and nothing is left behind."""
 
-import ast
 import importlib.util
 import json
 import subprocess
@@ -18,6 +17,7 @@ from tests.helpers import (
     TEMPLATE,
     bake,
     bake_refused,
+    hook_constant,
     parse_data_files,
     project_venv,
     rendered_files,
@@ -115,22 +115,13 @@ def test_every_question_has_a_bad_answer():
     assert {field for _, field in BAD_ANSWERS} | set(CHOICE_QUESTIONS) == questions
 
 
-def hook_table(name: str) -> list[str]:
-    """The keys of a dict literal ``name = {...}`` in hooks/pre_gen_project.py."""
-    tree = ast.parse((TEMPLATE / "hooks" / "pre_gen_project.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
-            return [ast.literal_eval(key) for key in node.value.keys]
-    raise AssertionError(f"no {name} in hooks/pre_gen_project.py")
-
-
 @pytest.mark.parametrize("table", ["PARTITION_MAX_HOURS", "PARTITION_MAX_MEM_MB"])
 def test_hook_has_a_limit_for_every_partition_and_no_other(table):
-    assert sorted(hook_table(table)) == sorted(DEFAULTS["partition"])
+    assert sorted(hook_constant(table)) == sorted(DEFAULTS["partition"])
 
 
 def test_hook_python_rules_name_only_offered_versions():
-    assert set(hook_table("MIN_TF_FOR_PYTHON")) <= set(DEFAULTS["python_version"])
+    assert set(hook_constant("MIN_TF_FOR_PYTHON")) <= set(DEFAULTS["python_version"])
 
 
 def test_hostile_answer_is_data_not_code(tmp_path, capfd):
