@@ -1,7 +1,8 @@
 """Jinja filters for the template (cookiecutter loads this file via ``_extensions``).
 
 ``ReservedNames`` hands the pre-generation hook the names ``project`` and
-``package`` must not take (``hooks/reserved_names.json``, beside this file). The
+``package`` must not take (``hooks/reserved_names.json``, beside this file), and
+``Choices`` the choice lists of ``cookiecutter.json`` (their one source). The
 hook is rendered into a temporary file and run in the new project's folder, so it
 cannot find the template's files itself: under ``cruft`` the template is a
 temporary clone and ``_repo_dir`` is not in the answers.
@@ -67,3 +68,22 @@ class ReservedNames(Extension):
     def __init__(self, environment):
         super().__init__(environment)
         environment.globals["reserved_names"] = json.loads(self.FILE.read_text(encoding="utf-8"))
+
+
+class Choices(Extension):
+    """The global ``choices``: each choice question of cookiecutter.json and its list.
+
+    cookiecutter refuses a value outside the list at the prompt and as ``key=value`` or
+    ``extra_context``, but takes a ``--replay-file`` as it is: the hook checks that case.
+    """
+
+    FILE = Path(__file__).resolve().parent / "cookiecutter.json"
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        questions = json.loads(self.FILE.read_text(encoding="utf-8"))
+        environment.globals["choices"] = {
+            key: value
+            for key, value in questions.items()
+            if isinstance(value, list) and not key.startswith("_")
+        }

@@ -47,14 +47,13 @@ def timed_gpu_check(cluster: Cluster, project: Path, export: dict[str, str]):
     """(seconds to Python's first log line, seconds until out of the queue)."""
     start = time.perf_counter()
     job = cluster.sbatch("slurm/gpu_check.sh", cwd=project, export=export)
-    log, first = project / "logs" / f"gpu-check-{job}.out", None
-    while cluster.queued(job):
-        if first is None and log.exists() and "Hello from" in log.read_text():
-            first = time.perf_counter() - start
-        time.sleep(0.02)
+    log = project / "logs" / f"gpu-check-{job}.out"
+    cluster.wait(job, poll=0.02, until=lambda: log.exists() and "Hello from" in log.read_text())
+    first = time.perf_counter() - start
+    cluster.wait(job, poll=0.02)
     took = time.perf_counter() - start
     assert cluster.final(job)["JobState"] == "COMPLETED", log.read_text()
-    return (first if first is not None else took), took
+    return first, took  # first: when the line appeared, or the job left without it
 
 
 def du_bytes(path: Path) -> int:

@@ -30,11 +30,9 @@ medians over the repeats, and a JSON line with everything.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import re
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -42,7 +40,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from tests.helpers import bake, podman, standin_base_image
+from tests.helpers import bake, free_port, podman, standin_base_image, wait_for_http
 
 IMAGE = "localhost/bench-containers"
 COURSE_DOCKERFILE = """\
@@ -78,12 +76,6 @@ def size(image: str) -> int:
     return int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def healthz_seconds() -> float:
     port = free_port()
     start = time.perf_counter()
@@ -91,15 +83,9 @@ def healthz_seconds() -> float:
         "run", "-d", "-p", f"127.0.0.1:{port}:8080", "-e", "PASSWORD=bench", f"{IMAGE}:code-server"
     ).stdout.strip()
     try:
-        for _ in range(20000):
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    return time.perf_counter() - start
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("code-server never answered /healthz")
+        if not wait_for_http(port, "/healthz", poll=0.02, attempts=20000):
+            raise RuntimeError("code-server never answered /healthz")
+        return time.perf_counter() - start
     finally:
         podman("rm", "-f", name, check=False)
 

@@ -5,17 +5,5 @@
 # call it; slurm/miniquest.py (prerequisites) only checks and points here.
 set -euo pipefail
 
-packages=(slurm-wlm munge)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
-    missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "slurm/install.sh: ${missing[*]} missing; run me as root" >&2; exit 2; }
-  echo "slurm/install.sh: apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
-fi
-echo "slurm/install.sh: $(sinfo --version)"
+bash "$(dirname "$0")/../.ci/apt-install" --no-install-recommends slurm-wlm munge
+echo "slurm/install.sh: slurm-wlm $(dpkg-query -W -f '${Version}' slurm-wlm), munge $(dpkg-query -W -f '${Version}' munge)"

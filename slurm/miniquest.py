@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,21 +93,24 @@ class Cluster:
             return []
         return [tuple(line.split("|", 1)) for line in done.stdout.split()]
 
-    def wait(self, *jobs: int, poll: float = 0.5) -> None:
-        """Wait until the jobs have left the queue; fail at once if one can never start."""
+    def wait(self, *jobs: int, poll: float = 0.5, until: Callable[[], bool] | None = None) -> bool:
+        """Wait until the jobs have left the queue (False), or until ``until()`` is true
+        while they are queued or as they leave (True); fail at once if one can never start.
+        """
         while True:
+            if until is not None and until():
+                return True
             pieces = [piece for job in jobs for piece in self.queued(job)]
             if not pieces:
-                return
+                return until is not None and until()  # it may have come true as they left
             stuck = [p for p in pieces if p[0] == "PENDING" and p[1] in NEVER_STARTS]
             assert not stuck, f"jobs {jobs} can never start: {stuck}"
             time.sleep(poll)
 
     def wait_for_checkpoint(self, job: int, checkpoints: Path, poll: float = 0.1) -> None:
         """Wait until ``job`` has saved its first checkpoint in ``checkpoints``."""
-        while not list(checkpoints.glob("ckpt-*.index")):
-            assert self.queued(job), "the job ended before its first checkpoint"
-            time.sleep(poll)
+        saved = self.wait(job, poll=poll, until=lambda: any(checkpoints.glob("ckpt-*.index")))
+        assert saved, "the job ended before its first checkpoint"
 
     def records(self, job: int) -> list[dict[str, str]]:
         """The jobcomp records of ``job`` (one per run; array tasks included), oldest first."""

@@ -6,37 +6,76 @@ import each other: what two of them share lives here (or, for fixtures, in conft
 
 from __future__ import annotations
 
+import ast
+import http.client
 import json
 import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 
 
-def bake(out_dir: Path, **answers: str) -> Path:
-    """Generate a project into ``out_dir`` from the defaults plus ``answers``.
+def bake(out_dir: Path, replay_file: Path | None = None, **answers: str) -> Path:
+    """Generate a project into ``out_dir`` from the defaults plus ``answers``, or (as
+    ``cookiecutter --replay-file``) from the answers saved in ``replay_file``.
 
     Returns the project's directory.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    assert replay_file is None or not answers, "a replay file holds all the answers"
     project = cookiecutter(
         str(TEMPLATE),
-        no_input=True,
+        no_input=replay_file is None,
+        replay=None if replay_file is None else str(replay_file),
         output_dir=str(out_dir),
-        extra_context=answers,
+        extra_context=None if replay_file is not None else answers,
         accept_hooks=True,
     )
     return Path(project)
+
+
+def hook_constant(name: str):
+    """The value of ``NAME = <literals>`` in hooks/pre_gen_project.py (a Jinja template,
+    so it cannot be imported): for tests that keep other files in step with the hook."""
+    tree = ast.parse((TEMPLATE / "hooks" / "pre_gen_project.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return eval(compile(ast.Expression(node.value), name, "eval"), {"__builtins__": {}})
+    raise AssertionError(f"no {name} = ... in hooks/pre_gen_project.py")
+
+
+def bake_refused(out_dir: Path, capfd, **answers: str) -> str:
+    """Bake answers the template must refuse; return what the refusal says.
+
+    The hook's message (stderr, read through pytest's ``capfd``), or cookiecutter's own for
+    a choice outside its list. Fails if the bake succeeds or leaves anything in ``out_dir``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    capfd.readouterr()
+    try:
+        bake(out_dir, **answers)
+    except FailedHookException:
+        message = capfd.readouterr().err
+    except ValueError as err:  # a choice outside its list: cookiecutter refuses it itself
+        message = str(err)
+    else:
+        raise AssertionError(f"the template accepted {answers}")
+    assert list(out_dir.iterdir()) == [], "a partial project was left behind"
+    return message
 
 
 def run(
@@ -137,6 +176,41 @@ def standin_base_image(python_version: str) -> str:
     """Make (once per machine) the stand-in for python:X.Y-slim-bookworm; return its name."""
     run([CONTAINERS / "standin.sh", python_version], env=PODMAN_ENV)
     return f"docker.io/library/python:{python_version}-slim-bookworm"
+
+
+# Servers the tests start (code-server): a free port, then wait until it answers.
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (the system picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(
+    port: int,
+    path: str = "/healthz",
+    alive: Callable[[], bool] = lambda: True,
+    poll: float = 0.5,
+    attempts: int = 600,
+) -> bool:
+    """Ask http://127.0.0.1:port/path until it answers 200 (True), the server is gone
+    (``alive()`` is false: False at once) or ``attempts`` asks have failed (False)."""
+    for _ in range(attempts):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request("GET", path)
+            if connection.getresponse().status == 200:
+                return True
+        except OSError:  # not listening yet, or the connection was reset
+            pass
+        finally:
+            connection.close()
+        if not alive():
+            return False
+        time.sleep(poll)
+    return False
 
 
 # Reading a baked project's files.

@@ -15,7 +15,6 @@ import platform
 import re
 import socket
 import tempfile
-import time
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -25,10 +24,12 @@ import pytest
 from tests.helpers import (
     TEMPLATE,
     bake,
+    free_port,
     load_jsonc,
     podman,
     run,
     standin_base_image,
+    wait_for_http,
     windows_checkout,
 )
 
@@ -450,12 +451,6 @@ def test_source_edit_does_not_reinstall_dependencies(images: dict[str, str], pro
 # code-server: healthz, login, screenshot.
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def request(port: int, method: str, path: str, body: dict | None = None, cookie: str = ""):
     """One request to 127.0.0.1:port without following redirects; (status, headers, text)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -493,15 +488,12 @@ def start_code_server(env: dict[str, str], network: str = "") -> tuple[str, int]
     name = podman(
         "run", "-d", "--env-file", env_file(env), *options, f"{IMAGE}:code-server"
     ).stdout.strip()
-    for _ in range(600):  # bounded wait: up to ~5 minutes on a loaded machine
-        try:
-            if request(port, "GET", "/healthz")[0] == 200:
-                return name, port
-        except OSError:
-            pass
-        if podman("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
-            break
-        time.sleep(0.5)
+
+    def running() -> bool:
+        return podman("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+
+    if wait_for_http(port, "/healthz", alive=running):  # bounded: 600 asks, 0.5 s apart
+        return name, port
     logs = podman("logs", name, check=False)
     podman("rm", "-f", name, check=False)
     raise AssertionError(f"code-server did not answer /healthz\n{logs.stdout}{logs.stderr}")

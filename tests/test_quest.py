@@ -18,10 +18,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from cookiecutter.exceptions import FailedHookException
 
 from slurm.miniquest import Cluster, cluster_processes, log_of, prerequisites
-from tests.helpers import DEFAULTS, bake, run, setup_env, windows_checkout
+from tests.helpers import DEFAULTS, bake, bake_refused, run, setup_env, windows_checkout
 
 ANSWER_SETS = {
     "a100": {},
@@ -269,21 +268,6 @@ BAD_VALUES = [
 ]
 
 
-def template_rejection(out_dir: Path, answers: dict, capfd) -> str:
-    """The template's message for answers it must refuse; nothing may be generated."""
-    capfd.readouterr()
-    try:
-        bake(out_dir, **answers)
-    except FailedHookException:
-        message = capfd.readouterr().err
-    except ValueError as err:  # a choice question: cookiecutter refuses it itself
-        message = str(err)
-    else:
-        pytest.fail(f"the template accepted {answers}")
-    assert list(out_dir.iterdir()) == [], "a partial project was left behind"
-    return message
-
-
 @pytest.mark.parametrize(
     ("line", "edited", "message", "answers", "refusal"),
     BAD_VALUES,
@@ -301,7 +285,7 @@ def test_bad_values_are_rejected_by_slurm_and_by_the_template(
     assert refused.returncode != 0 and refused.stdout.strip() == ""  # no job was queued
     assert message in refused.stderr
 
-    assert refusal in template_rejection(tmp_path / "out", answers, capfd)
+    assert refusal in bake_refused(tmp_path / "out", capfd, **answers)
 
 
 def test_missing_environment_fails_the_job_clearly(cluster, projects):

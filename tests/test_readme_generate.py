@@ -6,7 +6,8 @@ Ubuntu. PATH holds only the system's programs and uv, so every command the
 README gives meets that Python. The one line that names the course's repository
 (`TEMPLATE=...`) is pointed at this checkout; every other line runs unchanged.
 Also: the sample output of a rejected answer set is what cookiecutter prints,
-and the rerun command it prints asks only the rejected questions again.
+and the rerun command it prints asks only the rejected questions again; the table of
+questions is cookiecutter.json's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TEMPLATE, run
+from tests.helpers import DEFAULTS, TEMPLATE, hook_constant, run
 
 README = (TEMPLATE / "README.md").read_text()
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -125,3 +126,38 @@ def test_rejected_answers_look_as_the_readme_shows_and_rerun_asks_only_those(stu
     train = (tmp_path / "work" / "genai-project" / "slurm" / "train.sh").read_text()
     assert "#SBATCH --time=12:00:00" in train
     assert "#SBATCH --mail-user=xyz9876@u.northwestern.edu" in train
+
+
+def question_table() -> dict[str, tuple[str, str]]:
+    """The README's table of questions: {question: (default, rule)}."""
+    table = README.split("| question | default | rule |\n", 1)[1].split("\n\n", 1)[0]
+    return {m[0]: m[1:] for m in re.findall(r"^\| `(\w+)` \| ([^|]*) \| (.*) \|$", table, re.M)}
+
+
+def test_readme_question_table_is_cookiecutter_json():
+    """Every question, in cookiecutter.json's order, with its default; a choice's rule
+    names every choice."""
+    rows = question_table()
+    questions = {key: value for key, value in DEFAULTS.items() if not key.startswith("_")}
+    assert list(rows) == list(questions)
+    for name, value in questions.items():
+        default, rule = rows[name]
+        if isinstance(value, list):
+            assert default == f"`{value[0]}`", name
+            assert all(f"`{choice}`" in rule for choice in value), (name, rule)
+        elif "{{" not in value:  # a default made from another answer is told in words
+            assert default == f"`{value}`", name
+
+
+def test_readme_question_table_states_the_hooks_limits():
+    rule = {name: row[1] for name, row in question_table().items()}
+    for partition, hours in hook_constant("PARTITION_MAX_HOURS").items():
+        told = f"{partition} {hours // 24} days" if hours > 48 else f"{partition} {hours} h"
+        assert told in rule["walltime"], told
+    for megabytes in set(hook_constant("PARTITION_MAX_MEM_MB").values()):
+        assert f"{megabytes // 1024}G" in rule["mem"], megabytes
+    assert f"1–{hook_constant('MAX_GPUS_PER_NODE')} " in rule["gpus_per_node"]
+    assert f"at most {hook_constant('MAX_GPUS_PER_USER')} " in rule["gpus_per_node"]
+    assert f"1–{hook_constant('MAX_NODES')}," in rule["nodes"]
+    for name in ("project", "package"):
+        assert f"at most {hook_constant('MAX_NAME')}" in rule[name], name

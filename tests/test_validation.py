@@ -16,12 +16,15 @@ from tests.helpers import (
     DEFAULTS,
     TEMPLATE,
     bake,
+    bake_refused,
+    hook_constant,
     parse_data_files,
     project_venv,
     rendered_files,
     run,
 )
 
+CHOICE_QUESTIONS = [k for k, v in DEFAULTS.items() if isinstance(v, list) and k[0] != "_"]
 # (answers, the field the message must name). Covers every validated field and
 # every cross-field rule (gpu vs partition, walltime vs partition, GPU totals).
 BAD_ANSWERS = [
@@ -65,17 +68,9 @@ BAD_ANSWERS = [
 ]
 
 
-def bake_rejected(tmp_path, answers, capfd):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    with pytest.raises(FailedHookException):
-        bake(tmp_path, **answers)
-    assert list(tmp_path.iterdir()) == [], "a partial project was left behind"
-    return capfd.readouterr().err
-
-
 @pytest.mark.parametrize(("answers", "field"), BAD_ANSWERS, ids=lambda x: str(x))
 def test_bad_answer_is_rejected(tmp_path, capfd, answers, field):
-    message = bake_rejected(tmp_path, answers, capfd)
+    message = bake_refused(tmp_path, capfd, **answers)
     assert f"  - {field}: " in message
     assert "for example:" in message
     assert "nothing was generated" in message
@@ -83,23 +78,56 @@ def test_bad_answer_is_rejected(tmp_path, capfd, answers, field):
 
 def test_all_problems_are_reported_at_once(tmp_path, capfd):
     answers = {"netid": "X", "quest_account": "Y", "mem": "lots", "walltime": "soon"}
-    message = bake_rejected(tmp_path, answers, capfd)
+    message = bake_refused(tmp_path, capfd, **answers)
     assert "4 answer(s) need fixing" in message
     for field in answers:
         assert f"  - {field}: " in message
 
 
 @pytest.mark.parametrize(("key", "value"), [("partition", "gpu"), ("python_version", "3.9")])
-def test_choice_outside_the_list_is_rejected_by_cookiecutter(tmp_path, key, value):
-    with pytest.raises(ValueError, match=key):
-        bake(tmp_path, **{key: value})
-    assert list(tmp_path.iterdir()) == []
+def test_choice_outside_the_list_is_rejected_by_cookiecutter(tmp_path, capfd, key, value):
+    message = bake_refused(tmp_path, capfd, **{key: value})
+    assert f"provided for choice variable {key}" in message  # cookiecutter's words, not ours
+
+
+def replay_file(path: Path, **answers: str) -> Path:
+    """A complete cookiecutter replay file: the defaults (first of each choice), then answers."""
+    saved = {k: v[0] if isinstance(v, list) and k[0] != "_" else v for k, v in DEFAULTS.items()}
+    saved |= {"project": "genai-project", "package": "genai_project"}
+    saved |= {"email": "abc1234@u.northwestern.edu"}
+    path.write_text(json.dumps({"cookiecutter": {**saved, **answers}}))
+    return path
+
+
+@pytest.mark.parametrize("key", CHOICE_QUESTIONS)
+def test_choice_outside_the_list_in_a_replay_file_is_rejected_by_the_hook(tmp_path, capfd, key):
+    """cookiecutter takes a replay file (`--replay-file`, which a rejected bake writes for
+    its rerun) as it is: there the hook is what refuses a choice outside its list."""
+    assert bake(tmp_path / "good", replay_file(tmp_path / "good.json")).exists()
+    bad = replay_file(tmp_path / "bad.json", **{key: "no-such-choice"})
+    message = bake_refused(tmp_path / "out", capfd, replay_file=bad)
+    assert f"  - {key}: 'no-such-choice' is not one of {', '.join(DEFAULTS[key])}" in message
+
+
+def test_every_question_has_a_bad_answer():
+    """A new question gets a row in BAD_ANSWERS (or, a choice, the tests above)."""
+    questions = {key for key in DEFAULTS if not key.startswith("_")}
+    assert {field for _, field in BAD_ANSWERS} | set(CHOICE_QUESTIONS) == questions
+
+
+@pytest.mark.parametrize("table", ["PARTITION_MAX_HOURS", "PARTITION_MAX_MEM_MB"])
+def test_hook_has_a_limit_for_every_partition_and_no_other(table):
+    assert sorted(hook_constant(table)) == sorted(DEFAULTS["partition"])
+
+
+def test_hook_python_rules_name_only_offered_versions():
+    assert set(hook_constant("MIN_TF_FOR_PYTHON")) <= set(DEFAULTS["python_version"])
 
 
 def test_hostile_answer_is_data_not_code(tmp_path, capfd):
     # Were the hook to paste answers into its code, this would print XXXY.
     evil = '"""; print("X" * 3 + "Y"); """'
-    message = bake_rejected(tmp_path, {"netid": evil}, capfd)
+    message = bake_refused(tmp_path, capfd, **{"netid": evil})
     assert "XXXY" not in message
     assert f"  - netid: {evil!r} is not a Northwestern NetID" in message
 
@@ -145,7 +173,7 @@ NAME_ANSWERS = [
 
 @pytest.mark.parametrize(("answers", "field"), NAME_ANSWERS, ids=lambda x: str(x)[:40])
 def test_bad_name_is_rejected(tmp_path, capfd, answers, field):
-    message = bake_rejected(tmp_path, answers, capfd)
+    message = bake_refused(tmp_path, capfd, **answers)
     assert f"  - {field}: " in message
 
 
@@ -154,7 +182,7 @@ def test_no_directory_is_left_anywhere_on_rejection(tmp_path, capfd, project):
     """cookiecutter makes the project's directory before the hook runs; the name must not
     reach outside the output folder, nor leave a parent behind inside it."""
     out = tmp_path / "a" / "out"
-    message = bake_rejected(out, {"project": project, "package": "pkg"}, capfd)
+    message = bake_refused(out, capfd, **{"project": project, "package": "pkg"})
     assert "  - project: " in message
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == [
         Path("a"),

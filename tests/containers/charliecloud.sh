@@ -9,13 +9,8 @@
 # finds its library (charliecloud-common, same version) through the symlink made here.
 set -euo pipefail
 
-export DEBIAN_FRONTEND=noninteractive
 prefix=/opt/charliecloud
-if ! command -v ch-run >/dev/null || ! command -v mksquashfs >/dev/null; then
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 \
-        charliecloud-runtime squashfs-tools
-fi
+bash "$(dirname "$0")/../../.ci/apt-install" --no-install-recommends charliecloud-runtime squashfs-tools
 if [[ ! -x $prefix/bin/ch-convert ]]; then
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT

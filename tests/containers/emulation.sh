@@ -13,15 +13,8 @@ set -euo pipefail
 binfmt="${BINFMT_MISC:-/proc/sys/fs/binfmt_misc}"  # another path only for tests
 die() { echo "emulation.sh: $*" >&2; exit 3; }
 
-if ! command -v update-binfmts >/dev/null || [ ! -e /usr/share/binfmts/qemu-aarch64 ]; then
-  [ "$(id -u)" -eq 0 ] ||
-    die "qemu-user-static and binfmt-support are missing; as root: apt-get install qemu-user-static binfmt-support"
-  echo "emulation.sh: installing qemu-user-static binfmt-support"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 \
-    qemu-user-static binfmt-support >/dev/null
-fi
+bash "$(dirname "$0")/../../.ci/apt-install" --no-install-recommends qemu-user-static binfmt-support ||
+  die "qemu-user-static and binfmt-support are missing; as root: apt-get install qemu-user-static binfmt-support"
 
 if [ ! -e "$binfmt/register" ]; then
   grep -qw binfmt_misc /proc/filesystems ||

@@ -10,16 +10,7 @@ set -euo pipefail
 apt_packages=(podman buildah runc crun uidmap fuse-overlayfs slirp4netns mmdebstrap chromium)
 devcontainer_cli=0.89.0
 
-missing=()
-for package in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
-    missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "tests/containers/setup.sh: apt-get install ${missing[*]}"
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}"
-fi
+bash "$(dirname "$0")/../../.ci/apt-install" "${apt_packages[@]}"
 
 if [ "$(devcontainer --version 2>/dev/null || true)" != "$devcontainer_cli" ]; then
   echo "tests/containers/setup.sh: npm install -g @devcontainers/cli@$devcontainer_cli"

@@ -21,18 +21,15 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
-ca_bundle=/etc/ssl/certs/ca-certificates.crt
 version=3.11
 image="docker.io/library/python:${version}-slim-bookworm"
 
 die() { echo "standin-arm64.sh: $*" >&2; exit 2; }
+# shellcheck source-path=SCRIPTDIR source=standin-lib.sh
+source "$here/standin-lib.sh"
 
 [ "$#" -eq 0 ] || die "usage: $0 (makes $image for linux/arm64; no arguments)"
-for tool in podman mmdebstrap; do
-  command -v "$tool" >/dev/null || die "'$tool' not found (.ci/run installs it)"
-done
-[ -r "$ca_bundle" ] || die "no CA bundle at $ca_bundle"
+standin_prerequisites podman mmdebstrap
 # mmdebstrap runs arm64 maintainer scripts: emulation must work first.
 "$here/emulation.sh"
 
@@ -44,37 +41,20 @@ if [ -z "${STANDIN_REBUILD:-}" ] && podman image exists "$image"; then
   exit 0
 fi
 
-sources=()
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list; do
-  [ -f "$f" ] && sources+=("$f")
-done
-[ "${#sources[@]}" -gt 0 ] || die "no apt sources found in /etc/apt"
-
 echo "standin-arm64.sh: making $image for linux/arm64 from Debian bookworm + its Python $version"
 tar_file="$(mktemp --suffix=.tar)"
 version_file="$(mktemp)"
 trap 'rm -f "$tar_file" "$version_file"' EXIT
-mmdebstrap --quiet --arch=arm64 --variant=minbase \
+standin_mmdebstrap "$tar_file" --arch=arm64 \
   --include=python3,python3-venv,python3-pip,ca-certificates,netbase,tzdata \
   --customize-hook="rm -f \"\$1\"/usr/lib/python$version/EXTERNALLY-MANAGED" \
   --customize-hook="ln -sf /usr/bin/python3 \"\$1\"/usr/local/bin/python" \
   --customize-hook="ln -sf /usr/bin/pip3 \"\$1\"/usr/local/bin/pip" \
   --customize-hook="chroot \"\$1\" python3 -c 'import platform; print(platform.python_version())' >'$version_file'" \
-  --customize-hook="cp '$ca_bundle' \"\$1$ca_bundle\"" \
-  --customize-hook="chroot \"\$1\" python -m pip --version" \
-  --customize-hook="rm -rf \"\$1\"/var/lib/apt/lists/* \"\$1\"/var/cache/apt/*" \
-  bookworm "$tar_file" "${sources[@]}" </dev/null
+  --customize-hook="chroot \"\$1\" python -m pip --version"
 
 full="$(cat "$version_file")"
-podman import --os linux --arch arm64 \
-  --change "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin" \
-  --change "ENV LANG=C.UTF-8" \
-  --change "ENV PYTHON_VERSION=$full" \
-  --change "ENV PIP_CERT=$ca_bundle" \
-  --change "ENV SSL_CERT_FILE=$ca_bundle" \
-  --change "ENV NODE_EXTRA_CA_CERTS=$ca_bundle" \
-  --change 'CMD ["python3"]' \
-  "$tar_file" "$image" >/dev/null
+standin_import "$tar_file" "$image" "$full" --os linux --arch arm64
 rm -f "$tar_file" "$version_file"
 trap - EXIT
 podman run --rm --platform linux/arm64 "$image" \

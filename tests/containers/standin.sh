@@ -14,23 +14,12 @@
 # pip/uv/npm are told to use it (PIP_CERT, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
-ca_bundle=/etc/ssl/certs/ca-certificates.crt
-
 die() { echo "standin.sh: $*" >&2; exit 2; }
+# shellcheck source-path=SCRIPTDIR source=standin-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/standin-lib.sh"
 
 [ "$#" -ge 1 ] || die "usage: $0 PYTHON_VERSION... (e.g. 3.12)"
-for tool in podman mmdebstrap pyenv; do
-  command -v "$tool" >/dev/null || die "'$tool' not found (.ci/run installs it)"
-done
-[ -r "$ca_bundle" ] || die "no CA bundle at $ca_bundle"
-
-sources=()
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list; do
-  [ -f "$f" ] && sources+=("$f")
-done
-[ "${#sources[@]}" -gt 0 ] || die "no apt sources found in /etc/apt"
+standin_prerequisites podman mmdebstrap pyenv
 
 # The shared libraries CPython's extension modules link to (ssl, sqlite3,
 # ctypes, lzma, bz2, readline, ...), as in the upstream slim image.
@@ -58,28 +47,20 @@ for version in "$@"; do
   tar_file="$(mktemp --suffix=.tar)"
   trap 'rm -f "$tar_file"' EXIT
   # Copy CPython into /usr/local like the upstream image; leave out the test
-  # suite, IDLE/Tk and anything this machine added to site-packages.
-  mmdebstrap --quiet --variant=minbase --include="$libs" \
+  # suite, IDLE/Tk and anything this machine added to site-packages. Its scripts
+  # (pip, pydoc, 2to3 before 3.13, ...) start with pyenv's path: point them at /usr/local.
+  standin_mmdebstrap "$tar_file" --include="$libs" \
     --customize-hook="tar -C '$prefix' -c \
         --exclude='./lib/python$version/test' --exclude='./lib/python$version/idlelib' \
         --exclude='./lib/python$version/tkinter' --exclude='./lib/python$version/site-packages/*.pth' \
         . | tar -C \"\$1/usr/local\" -x --no-same-owner" \
-    --customize-hook="sed -i '1s|^#!.*/python.*|#!/usr/local/bin/python$version|' \"\$1\"/usr/local/bin/pip* \"\$1\"/usr/local/bin/pydoc* \"\$1\"/usr/local/bin/2to3* \"\$1\"/usr/local/bin/idle* \"\$1\"/usr/local/bin/python*-config" \
-    --customize-hook="cp '$ca_bundle' \"\$1$ca_bundle\"" \
+    --customize-hook="find \"\$1\"/usr/local/bin -maxdepth 1 -type f \( -name 'pip*' -o -name 'pydoc*' \
+        -o -name '2to3*' -o -name 'idle*' -o -name 'python*-config' \) \
+        -exec sed -i '1s|^#!.*/python.*|#!/usr/local/bin/python$version|' {} +" \
     --customize-hook="chroot \"\$1\" ldconfig" \
-    --customize-hook="chroot \"\$1\" /usr/local/bin/python$version -m pip --version" \
-    --customize-hook="rm -rf \"\$1\"/var/lib/apt/lists/* \"\$1\"/var/cache/apt/*" \
-    bookworm "$tar_file" "${sources[@]}" </dev/null
+    --customize-hook="chroot \"\$1\" /usr/local/bin/python$version -m pip --version"
 
-  podman import \
-    --change "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    --change "ENV LANG=C.UTF-8" \
-    --change "ENV PYTHON_VERSION=$full" \
-    --change "ENV PIP_CERT=$ca_bundle" \
-    --change "ENV SSL_CERT_FILE=$ca_bundle" \
-    --change "ENV NODE_EXTRA_CA_CERTS=$ca_bundle" \
-    --change 'CMD ["python3"]' \
-    "$tar_file" "$image" >/dev/null
+  standin_import "$tar_file" "$image" "$full"
   rm -f "$tar_file"
   trap - EXIT
   podman run --rm "$image" python3 -c 'import ssl, sqlite3, ctypes, lzma, bz2, sys; print("stand-in ok:", sys.version.split()[0])'
