@@ -58,8 +58,7 @@ def projects(tmp_path_factory):
     for name, answers in ANSWER_SETS.items():
         path = bake(root / name, **answers)
         env = root / "envs" / name
-        # One environment as a student gets it (bytecode compiled at install).
-        done = setup_env(path, compile_bytecode=name == "a100", PROJECT_ENV=str(env))
+        done = setup_env(path, PROJECT_ENV=str(env))
         assert done.returncode == 0, done.stdout + done.stderr
         assert "Ready." in done.stdout
         assert f"--export=ALL,PROJECT_ENV={env}" in done.stdout
@@ -344,14 +343,6 @@ def test_setup_env_leaves_a_foreign_folder_alone(projects, tmp_path):
     done = setup_env(projects["a100"].path, PROJECT_ENV=str(tmp_path))
     assert done.returncode == 2 and "is not a Python environment" in done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
-
-
-def test_setup_env_compiles_bytecode_by_default(projects):
-    """Quest's many jobs read the env: setup_env.sh compiles it once, at install."""
-    compiled = list(projects["a100"].env.glob("lib/python*/site-packages/tensorflow/**/*.pyc"))
-    assert len(compiled) > 1000, len(compiled)
-    lazy = list(projects["any"].env.glob("lib/python*/site-packages/tensorflow/**/*.pyc"))
-    assert len(lazy) < len(compiled), "UV_COMPILE_BYTECODE=0 was not honoured"
 
 
 def test_setup_env_again_updates_in_place(projects):
