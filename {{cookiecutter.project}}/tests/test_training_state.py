@@ -86,6 +86,31 @@ def test_damaged_settings_file_is_named(checkpoints, capsys):
     assert (checkpoints / "ckpt-40.index").exists()  # nothing lost
 
 
+def test_a_fresh_start_rewrites_a_half_written_settings_file(tmp_path, capsys):
+    """A kill while the settings were written, before any checkpoint: nothing to lose."""
+    directory = tmp_path / "ck"
+    directory.mkdir()
+    (directory / "fit-settings.json").write_text('{"model": "gau')
+    code, _, err = fit(capsys, *FIT, "--steps", "20", "--checkpoint-dir", str(directory))
+    assert code == 0, err
+    assert json.loads((directory / "fit-settings.json").read_text())["model"] == "gaussian"
+
+
+def test_a_worker_does_not_read_the_settings_the_chief_is_writing(tmp_path):
+    """Workers start together; on a fresh directory only the chief touches the settings."""
+    from {{ cookiecutter.package }} import mle, training
+
+    directory = tmp_path / "ck"
+    directory.mkdir()
+    half = '{"model": "gau'
+    (directory / "fit-settings.json").write_text(half)  # the chief, caught mid-write
+    x = np.random.default_rng(0).normal(size=(100, 2))
+    model = mle.Gaussian(2)
+    training.fit(model, x, steps=20, checkpoint_every=10, checkpoint_dir=directory, is_chief=False)
+    assert (directory / "fit-settings.json").read_text() == half  # neither read nor written
+    assert not list(directory.glob("ckpt-*"))  # a worker's own saves go to a temporary dir
+
+
 @pytest.mark.parametrize("option", ["--checkpoint-dir", "--logdir", "--plot"])
 @pytest.mark.parametrize("where", ["under a file", "not writable"])
 def test_unwritable_outputs_are_refused_before_the_fit(tmp_path, capsys, option, where):

@@ -138,6 +138,14 @@ class Checkpoints:
 
     def _check_settings(self, settings: dict, restoring: bool) -> None:
         path = self.directory / SETTINGS_FILE
+        if not restoring:
+            # A fresh start: nothing to compare with. The chief records the settings;
+            # the other workers do not read them (the chief may be writing them now).
+            if self.is_chief:
+                partial = path.with_suffix(".partial")  # written beside, then renamed:
+                partial.write_text(json.dumps(settings, indent=2) + "\n")
+                partial.replace(path)  # a reader or a kill never meets half a file
+            return
         try:
             saved = json.loads(path.read_text()) if path.exists() else None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -145,15 +153,13 @@ class Checkpoints:
                 f"{path} is damaged ({err}); it records which fit the checkpoints beside it "
                 "belong to. Delete that directory to start over, or use another --checkpoint-dir"
             ) from None
-        if restoring and saved != settings:
+        if saved != settings:
             different = sorted(k for k in settings if saved is None or saved.get(k) != settings[k])
             raise ValueError(
                 f"{self.directory} holds checkpoints of a different fit (differs in: "
                 f"{', '.join(different) or 'settings file'}); use another --checkpoint-dir, "
                 "or delete that directory to start over"
             )
-        if not restoring and self.is_chief:
-            path.write_text(json.dumps(settings, indent=2) + "\n")
 
     def save(self, step: int) -> None:
         if self.where is None:
