@@ -3,12 +3,28 @@
 Each session installs the template's test tools into a fresh environment and
 runs one pytest suite from tests/; the suites bake the template into temporary
 directories (tests/helpers.py) and run the generated project's own tools.
+`nox` alone runs the session `all`: every other session, in two lanes side by side.
 """
+
+import subprocess
+import sys
+import threading
+import time
 
 import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["all"]
+
+# `nox` runs these two lanes at the same time, each session after the one before it.
+# Much of a session is waiting (Slurm, a single-threaded export or emulator), so two
+# lanes keep both cores busy. The sessions that build x86-64 images share the stand-in
+# base image and the first build's layers: they stay in one lane, in this order.
+LANES = (
+    ("arm64", "lint", "tests", "generated", "update", "quest"),
+    ("container_route", "containers", "devcontainer"),
+)
 
 REQUIREMENTS = "requirements-dev.txt"
 # Linters for GitHub workflows (tests/helpers.py: workflow_problems). actionlint comes from
@@ -89,3 +105,46 @@ def arm64(session: nox.Session) -> None:
     # Emulation first: where the kernel refuses it, stop here with its reason (no skip).
     session.run("tests/containers/emulation.sh", external=True)
     pytest_suite(session, "tests/test_arm64.py")
+
+
+def run_lane(names, posargs, report, lock) -> None:
+    """Run the sessions ``names`` one after another; print each one's output when it ends."""
+    for name in names:
+        began = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "nox", "--session", name, "--", *posargs],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
+        with lock:
+            print(done.stdout, end="", flush=True)
+            report[name] = (done.returncode, time.monotonic() - began)
+
+
+@nox.session(name="all", venv_backend="none")
+def all_sessions(session: nox.Session) -> None:
+    """Every session above, in the two lanes of LANES (arguments after -- go to each)."""
+    defined = {name for name in nox.registry.get() if name != "all"}
+    laned = [name for lane in LANES for name in lane]
+    if sorted(laned) != sorted(defined):
+        session.error(f"LANES must name every session once: {sorted(laned)} != {sorted(defined)}")
+    report, lock = {}, threading.Lock()
+    session.log(" | ".join(" -> ".join(lane) for lane in LANES))
+    lanes = [
+        threading.Thread(target=run_lane, args=(lane, session.posargs, report, lock))
+        for lane in LANES
+    ]
+    for lane in lanes:
+        lane.start()
+    for lane in lanes:
+        lane.join()
+    for name in laned:
+        code, seconds = report[name]
+        session.log(
+            f"* {name}: {'success' if code == 0 else 'failed'}, took {seconds / 60:.1f} min"
+        )
+    failed = [name for name in laned if report[name][0] != 0]
+    if failed:
+        session.error(f"failed: {', '.join(failed)}")
