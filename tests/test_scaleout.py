@@ -2,7 +2,8 @@
 
 One CPU project is baked and its environment made (slurm/setup_env.sh); its
 multiworker.sh is then submitted as written (2 tasks on one node), with one task
-(the reference), across two nodes, and once with a worker killed mid-run.
+(the reference), across two nodes, and twice more, all at once: one job has a worker
+killed mid-run, one is warned of its time limit mid-run (the fixture `jobs`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class Project:
             export={"PROJECT_ENV": str(self.env), **(export or {})},
         )
 
+    def checkpoints(self, job: int) -> Path:
+        return self.path / "checkpoints" / f"multiworker-{job}"
+
     def result(self, job: int) -> dict:
         return json.loads((self.path / "results" / f"multiworker-{job}.json").read_text())
 
@@ -54,8 +58,11 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def jobs(cluster, project):  # noqa: F811
-    """Submit all jobs at once: {name: job id}."""
-    return {
+    """Submit all jobs at once, as on a cluster: {name: job id}. Two are disturbed as soon
+    as each has saved its first checkpoint: "killed" loses a worker (as if its node had
+    crashed); "warned" gets what `--signal=B:USR1@120` sends before the time limit: USR1
+    to the batch script, which passes it to srun, which passes it to every worker."""
+    submitted = {
         "two": project.submit(cluster, *FIT),  # as written: 2 tasks on one node
         "one": project.submit(cluster, *FIT, options=["--ntasks-per-node=1"]),
         "two-nodes": project.submit(
@@ -63,7 +70,28 @@ def jobs(cluster, project):  # noqa: F811
             *FIT,
             options=["--partition=gengpu", "--nodes=2", "--ntasks-per-node=1"],
         ),
+        "killed": project.submit(cluster, *FIT),
+        "warned": project.submit(cluster, *FIT),
     }
+
+    def kill_worker_1(job: int) -> None:
+        pid = worker_pid(cluster, job, rank=1)
+        assert pid is not None, "worker 1 is not running"
+        os.kill(pid, signal.SIGKILL)
+
+    def warn(job: int) -> None:
+        run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
+
+    disturb = {submitted["killed"]: kill_worker_1, submitted["warned"]: warn}
+
+    def disturb_the_saved() -> bool:
+        for job in [j for j in disturb if any(project.checkpoints(j).glob("ckpt-*.index"))]:
+            disturb.pop(job)(job)
+        return not disturb
+
+    saved = cluster.wait(*disturb, poll=0.1, until=disturb_the_saved)
+    assert saved, f"jobs {list(disturb)} ended before their first checkpoint"
+    return submitted
 
 
 def worker_pid(cluster, job: int, rank: int) -> int | None:  # noqa: F811
@@ -136,12 +164,7 @@ def test_two_nodes(cluster, project, jobs):  # noqa: F811
 
 
 def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project, jobs):  # noqa: F811
-    job = project.submit(cluster, *FIT)  # now: it must still run when its turn comes
-    checkpoints = project.path / "checkpoints" / f"multiworker-{job}"
-    cluster.wait_for_checkpoint(job, checkpoints)
-    pid = worker_pid(cluster, job, rank=1)
-    assert pid is not None, "worker 1 is not running"
-    os.kill(pid, signal.SIGKILL)  # as if its node had crashed
+    job, checkpoints = jobs["killed"], project.checkpoints(jobs["killed"])
     # No hang: srun --kill-on-bad-exit ends worker 0, the job fails (not TIMEOUT).
     cluster.wait(job)
     record = cluster.final(job)
@@ -163,12 +186,7 @@ def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project
 
 
 def test_time_limit_warning_stops_all_workers_and_the_job_resumes(cluster, project, jobs):  # noqa: F811
-    # What `--signal=B:USR1@120` sends before the time limit: USR1 to the batch script,
-    # which passes it to srun, which passes it to every worker.
-    job = project.submit(cluster, *FIT)
-    checkpoints = project.path / "checkpoints" / f"multiworker-{job}"
-    cluster.wait_for_checkpoint(job, checkpoints)
-    run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
+    job = jobs["warned"]
     cluster.wait(job, jobs["one"])
 
     runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
