@@ -62,7 +62,7 @@ def projects(tmp_path_factory):
     # Two environments at a time: much of setup_env.sh is one core's work.
     with ThreadPoolExecutor(2) as pool:
         done = pool.map(lambda p: setup_env(p.path, PROJECT_ENV=str(p.env)), made.values())
-        for project, setup in zip(made.values(), done):
+        for project, setup in zip(made.values(), done, strict=True):
             assert setup.returncode == 0, setup.stdout + setup.stderr
             assert "Ready." in setup.stdout
             assert f"--export=ALL,PROJECT_ENV={project.env}" in setup.stdout
