@@ -13,24 +13,28 @@ and every damaged newer one is named with the reason it was skipped. Damaged
 files are left where they are (for you to look at); intact ones are deleted
 only by the usual rotation, *after* a newer checkpoint has been written.
 
-With several workers every worker restores the same checkpoint, and every
+A folder is used by one fit at a time (a lock). With several workers every worker restores the same checkpoint, and every
 worker takes part in a save (TensorFlow may need all of them), but only the
 chief writes into the directory; the others write to a temporary directory.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import os
 import json
 import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
-from ._tf import import_tensorflow
+from .._tf import import_tensorflow
 
 tf = import_tensorflow()
 
@@ -39,16 +43,24 @@ SETTINGS_FILE = "fit-settings.json"
 KEEP = 2
 
 
-def fingerprint(model, x: np.ndarray, **settings) -> dict:
-    """What must match for a checkpoint to be resumed: model, data and hyper-parameters."""
-    digest = hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
-    return {
-        "model": model.family,
-        "components": getattr(model, "components", None),
-        "data_shape": list(x.shape),
-        "data_sha256": digest,
-        **settings,
+def fingerprint(model, data, batch_size: int | None, seed: int) -> dict:
+    """What must match for a checkpoint to be resumed: model, data, optimizer, batches."""
+    digest, leaves = hashlib.sha256(), tf.nest.flatten(data)
+    for leaf in leaves:
+        digest.update(np.ascontiguousarray(leaf).tobytes())
+    optimizer = model.optimizer.get_config()
+    optimizer.pop("loss_scale_factor", None)  # set by the trainer from the number of replicas
+    settings = {
+        "model": type(model).__name__,
+        "weights": [f"{v.path} {list(v.shape)}" for v in model.weights],
+        "data_shape": [list(np.shape(leaf)) for leaf in leaves],
+        "data_sha256": digest.hexdigest()[:16],
+        "batch_size": batch_size,
+        "seed": seed,
+        "optimizer": optimizer.pop("name", type(model.optimizer).__name__),
+        **optimizer,  # learning_rate, beta_1, ...: each named if it differs
     }
+    return json.loads(json.dumps(settings, default=str))  # as it reads back from the file
 
 
 def damage(prefix: Path) -> str | None:
@@ -73,47 +85,113 @@ def numbered(directory: Path) -> list[int]:
     return sorted(found, reverse=True)
 
 
+def lock(directory: Path):
+    """Hold an exclusive lock on ``directory`` (one running fit per checkpoint folder).
+
+    ``flock`` on the folder itself: no lock file to leave behind, and the kernel drops
+    the lock when the process ends, however it ends. Returns the open descriptor.
+    """
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(descriptor)
+        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            print(f"warning: cannot lock {directory} ({err.strerror})", file=sys.stderr)
+            return None
+        raise ValueError(
+            f"the checkpoint folder {directory} is in use by another running fit; wait for "
+            "it to finish, or give this fit a checkpoint folder of its own"
+        ) from None
+    return descriptor
+
+
+def read_settings(path: Path) -> dict | None:
+    """The settings recorded beside the checkpoints (None if there are none), or a clear error."""
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict):
+            raise ValueError(f"it holds {type(saved).__name__}, not the settings")
+    except (OSError, ValueError) as err:  # JSON and Unicode errors are ValueErrors
+        why = err.strerror if isinstance(err, OSError) else err
+        raise ValueError(
+            f"{path} is damaged ({why}); it records which fit the checkpoints beside it "
+            "belong to. Delete that directory to start over, or use another --checkpoint-dir"
+        ) from None
+    return saved
+
+
+def write_settings(path: Path, settings: dict) -> None:
+    partial = path.with_suffix(".partial")  # written beside, then renamed:
+    try:
+        partial.write_text(json.dumps(settings, indent=2) + "\n")
+        partial.replace(path)  # a reader or a kill never meets half a file
+    except OSError as err:
+        raise ValueError(f"cannot write {path} ({err.strerror}); fix or remove it") from None
+
+
 class Checkpoints:
     """Saves ``model``, ``optimizer`` and ``step`` in ``directory`` every ``every`` steps;
     restores the newest intact checkpoint. With ``directory`` None it saves nothing.
 
     ``settings`` (see ``fingerprint``) are stored beside the checkpoints: resuming a
     fit with other data or hyper-parameters would silently mix two experiments, so
-    it is refused.
+    it is refused. So is a folder that another running fit is using.
     """
 
-    def __init__(self, directory, every: int, settings: dict, *, model, optimizer, step, is_chief):
-        self.every, self.is_chief, self.saved = every, is_chief, False
+    def __init__(self, directory, every: int, settings: dict, *, objects: dict, is_chief: bool):
+        self.every, self.is_chief, self.saved, self._lock = every, is_chief, False, None
         #: Where the checkpoints go (for messages), or None.
         self.where = None if directory is None else str(directory)
         if directory is None:
             return
         self.directory = Path(directory)
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+        self.checkpoint = tf.train.Checkpoint(**objects)
         if is_chief:
             self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock = lock(self.directory)
             for stale in self.directory.glob("*_temp"):  # left by a kill in the middle of a save
                 shutil.rmtree(stale, ignore_errors=True)
+        try:
+            self._resume(settings)
+        except BaseException:
+            self.close()
+            raise
+
+    def _resume(self, settings: dict) -> None:
         intact = self._intact()
         self.saved = bool(intact)
         self._check_settings(settings, restoring=bool(intact))
         if intact:
             newest = self.directory / f"ckpt-{intact[0]}"
             self.checkpoint.restore(str(newest)).assert_existing_objects_matched()
-        if is_chief:
-            # Rewrite TensorFlow's list of checkpoints (the file `checkpoint`) with the
-            # intact ones only: the manager rotates those, never a damaged or unlisted file.
-            state = self.directory / "checkpoint"
-            names = [f"ckpt-{n}" for n in reversed(intact[:KEEP])]  # oldest first
-            if names:
-                tf.compat.v1.train.update_checkpoint_state(
-                    str(self.directory), names[-1], all_model_checkpoint_paths=names
-                )
-            elif state.exists():
-                state.unlink()  # it lists nothing intact (or is itself damaged)
-            self.manager = tf.train.CheckpointManager(
-                self.checkpoint, str(self.directory), max_to_keep=KEEP
+        if self.is_chief:
+            self.manager = self._manager(intact)
+
+    def _manager(self, intact: list[int]):
+        """TensorFlow's manager, told of the intact checkpoints only (it rotates those,
+        never a damaged or unlisted file): the file ``checkpoint`` is rewritten."""
+        state = self.directory / "checkpoint"
+        if state.is_dir():
+            raise ValueError(
+                f"{state} is a directory; TensorFlow keeps its list of checkpoints in a file "
+                "of that name: move the directory away and rerun"
             )
+        names = [f"ckpt-{n}" for n in reversed(intact)]  # oldest first
+        if names:  # timestamps "now": the manager may rotate them (else they would leak)
+            now = time.time()
+            tf.compat.v1.train.update_checkpoint_state(
+                str(self.directory),
+                names[-1],
+                all_model_checkpoint_paths=names,
+                all_model_checkpoint_timestamps=[now] * len(names),
+                last_preserved_timestamp=now - 1,
+            )
+        elif state.exists():
+            state.unlink()  # it lists nothing intact (or is itself damaged)
+        return tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=KEEP)
 
     def _intact(self) -> list[int]:
         """Step numbers of the intact checkpoints, newest first; report the damaged ones."""
@@ -142,19 +220,17 @@ class Checkpoints:
             # A fresh start: nothing to compare with. The chief records the settings;
             # the other workers do not read them (the chief may be writing them now).
             if self.is_chief:
-                partial = path.with_suffix(".partial")  # written beside, then renamed:
-                partial.write_text(json.dumps(settings, indent=2) + "\n")
-                partial.replace(path)  # a reader or a kill never meets half a file
+                write_settings(path, settings)
             return
-        try:
-            saved = json.loads(path.read_text()) if path.exists() else None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        saved = read_settings(path)
+        if saved is None:
             raise ValueError(
-                f"{path} is damaged ({err}); it records which fit the checkpoints beside it "
-                "belong to. Delete that directory to start over, or use another --checkpoint-dir"
-            ) from None
+                f"{self.directory} holds checkpoints but no {SETTINGS_FILE}, so which fit "
+                "they belong to is unknown; use another --checkpoint-dir, or delete that "
+                "directory to start over"
+            )
         if saved != settings:
-            different = sorted(k for k in settings if saved is None or saved.get(k) != settings[k])
+            different = sorted(k for k in settings if saved.get(k) != settings[k])
             raise ValueError(
                 f"{self.directory} holds checkpoints of a different fit (differs in: "
                 f"{', '.join(different) or 'settings file'}); use another --checkpoint-dir, "
@@ -178,3 +254,9 @@ class Checkpoints:
         """The final state, unless it is already the newest checkpoint."""
         if not self.saved or start < step:
             self.save(step)
+
+    def close(self) -> None:
+        """Let another fit use the folder."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
