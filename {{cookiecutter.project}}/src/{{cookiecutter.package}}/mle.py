@@ -402,7 +402,7 @@ class GaussianMixture(Gaussian):
         own has a likelihood without limit), and what a Gaussian needs."""
         if len(x) < self.components:
             raise ValueError(
-                f"{len(x)} point(s) cannot start {self.components} components; "
+                f"{len(x)} points cannot fit {self.components} components; "
                 "use fewer components or more data"
             )
         super().check_mle_exists(x)

@@ -50,14 +50,15 @@ def fingerprint(model, data, batch_size: int | None, seed: int) -> dict:
         digest.update(np.ascontiguousarray(leaf).tobytes())
     optimizer = model.optimizer.get_config()
     optimizer.pop("loss_scale_factor", None)  # set by the trainer from the number of replicas
+    optimizer.pop("name", None)  # "adam", "adam_1", ...: Keras counts the optimizers made
     settings = {
         "model": type(model).__name__,
-        "weights": [f"{v.path} {list(v.shape)}" for v in model.weights],
+        "weights": [f"{v.name} {list(v.shape)}" for v in model.weights],  # (paths hold counters)
         "data_shape": [list(np.shape(leaf)) for leaf in leaves],
         "data_sha256": digest.hexdigest()[:16],
         "batch_size": batch_size,
         "seed": seed,
-        "optimizer": optimizer.pop("name", type(model.optimizer).__name__),
+        "optimizer": type(model.optimizer).__name__,
         **optimizer,  # learning_rate, beta_1, ...: each named if it differs
     }
     return json.loads(json.dumps(settings, default=str))  # as it reads back from the file
