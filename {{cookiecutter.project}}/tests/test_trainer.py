@@ -9,9 +9,9 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from test_tensorboard import read
 
 from {{ cookiecutter.package }} import trainer
+from test_tensorboard import read
 
 ROWS = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
 DATA = (ROWS, ROWS @ np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32))
@@ -23,7 +23,9 @@ class NoisyRegression(keras.Model):
     def __init__(self, noise=0.01):
         super().__init__()
         self.noise_scale = noise
-        self.net = keras.Sequential([keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+        self.net = keras.Sequential(
+            [keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)]
+        )
         self.noise = keras.random.SeedGenerator(1)
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
@@ -110,7 +112,8 @@ def test_two_replicas_train_as_one_with_unequal_parts(tmp_path):
         from {{ cookiecutter.package }}.trainer import strategy
         tf = strategy.tf
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        two = [tf.config.LogicalDeviceConfiguration()] * 2
+        tf.config.set_logical_device_configuration(cpu, two)
         if sys.argv[1] == "2":
             strategy._CHOSEN.append((tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), True))
         import test_trainer

@@ -152,7 +152,9 @@ def test_a_folder_in_use_by_a_running_fit_is_refused(tmp_path, capsys):
     try:
         while not list(directory.glob("ckpt-*.index")) and first.poll() is None:
             time.sleep(0.05)
-        code, out, err = fit(capsys, *FIT, "--steps", "100000000", "--checkpoint-dir", str(directory))
+        code, out, err = fit(
+            capsys, *FIT, "--steps", "100000000", "--checkpoint-dir", str(directory)
+        )
         assert code == 2 and out == ""
         assert f"the checkpoint folder {directory} is in use by another running fit" in err
         assert first.poll() is None  # untouched

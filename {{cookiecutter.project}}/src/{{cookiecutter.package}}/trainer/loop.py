@@ -124,7 +124,9 @@ class Run:
 
     def _dataset(self, data):
         s = self.settings
-        return lambda context: batches.replica_batches(data, s.batch_size, s.seed, self.start, context)
+        return lambda context: batches.replica_batches(
+            data, s.batch_size, s.seed, self.start, context
+        )
 
     def loop(self, stop, callback):
         """Train from step ``start`` to ``settings.steps``; return (last step, its values)."""
