@@ -167,7 +167,7 @@ def test_generated_devcontainer_json_two_configurations(project: Path) -> None:
         }
         assert "ms-toolsai.jupyter" in config["customizations"]["vscode"]["extensions"]
         assert config["remoteUser"] not in ("root", "0")
-        assert "pip install -e" in config["postCreateCommand"]
+        assert "pip install --no-deps -e ." in config["postCreateCommand"]  # deps: the lock
         assert "pre-commit install" in config["postCreateCommand"]
     assert configs["gpu"]["runArgs"] == ["--gpus", "all"]
     assert "runArgs" not in configs["cpu"] and "hostRequirements" not in configs["cpu"]
