@@ -168,6 +168,22 @@ def test_laptop_route_installs_exactly_the_lock_with_the_index_off(tmp_path: Pat
     assert frozen == locked_versions(project, "cpu-dev", environment)
 
 
+def test_setup_env_without_uv_installs_exactly_the_lock(tmp_path: Path):
+    """setup_env.sh's pip route (a login node without uv): the same versions as the lock.
+    (Its uv route: tests/test_quest.py, in the environments the jobs use.)"""
+    project = bake(tmp_path)
+    no_uv = tmp_path / "bin"  # PATH without uv: only the system's folders
+    no_uv.mkdir()
+    env = tmp_path / "env"
+    done = setup_env(project, PROJECT_ENV=str(env), PATH=f"{no_uv}:/usr/bin:/bin")
+    assert done.returncode == 0, done.stdout + done.stderr
+    python = env / "bin" / "python"
+    assert run([python, "-m", "pip", "show", "uv"], check=False).returncode != 0
+    frozen = frozen_versions(run([python, "-m", "pip", "freeze"]).stdout, project)
+    environment = run([python, "-c", MARKER_PROGRAM]).stdout
+    assert frozen == locked_versions(project, "cpu", environment)
+
+
 def edit_a_dependency(project: Path) -> None:
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
