@@ -182,13 +182,20 @@ def locked_versions(project: Path, extras: str, environment: str) -> dict[str, s
     return pins
 
 
+# The installers an environment brings before the lock is installed (`python -m venv`'s pip,
+# the image's pinned uv): not packages of the project, so not in its lock.
+INSTALLERS = {"pip", "uv"}
+
+
 def frozen_versions(freeze: str, project: Path) -> dict[str, str]:
-    """{name: version} from `pip freeze` / `uv pip freeze` output, the project left out."""
+    """{name: version} from `pip freeze` / `uv pip freeze` output, without the project
+    itself and the INSTALLERS."""
     versions = {}
-    for line in freeze.splitlines():
-        name, equals, version = line.strip().partition("==")
-        if equals and normalized(name) != normalized(project.name):
-            versions[normalized(name)] = version
+    left_out = {normalized(project.name), *INSTALLERS}
+    for line in freeze.splitlines():  # also "-e ..." and "# Editable install ..." lines
+        found = re.fullmatch(r"([A-Za-z0-9._-]+)==(\S+)", line.strip())
+        if found and normalized(found[1]) not in left_out:
+            versions[normalized(found[1])] = found[2]
     return versions
 
 
