@@ -35,8 +35,8 @@ for extra in "${wanted[@]}"; do
         gpu | cpu) [[ -z "$variant" || "$variant" == "$extra" ]] ||
             die "PROJECT_EXTRAS: gpu and cpu exclude each other (one TensorFlow per environment)"
             variant="$extra" ;;
-        test) [[ "$tools" == dev ]] || tools=test ;;
-        dev) tools=dev ;;  # dev includes test
+        test) [[ "$tools" == dev ]] || tools="test" ;;
+        dev) tools="dev" ;;  # dev includes test
         *) die "PROJECT_EXTRAS: unknown extra '$extra' (choose from gpu, cpu, test, dev, comma-separated)" ;;
     esac
 done
