@@ -23,7 +23,7 @@ nox.options.sessions = ["all"]
 # base image and the first build's layers: they stay in one lane, in this order. The
 # lanes take about as long as each other (measured, warm and from cold); keep it so.
 LANES = (
-    ("arm64", "lint", "tests", "generated", "quest"),
+    ("arm64", "lint", "tests", "lock", "generated", "quest"),
     ("container_route", "containers", "devcontainer", "update"),
 )
 
@@ -53,6 +53,13 @@ def tests(session: nox.Session) -> None:
     pytest_suite(
         session, "tests/test_bake.py", "tests/test_validation.py", "tests/test_readme_generate.py"
     )
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """The shipped locks: current, resolvable on every platform, exact once baked, installed
+    with the index off; a stale lock stops every route. (To update them: python locks.py)"""
+    pytest_suite(session, "tests/test_lock.py")
 
 
 @nox.session

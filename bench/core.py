@@ -5,8 +5,8 @@
 Times, on this machine, with warm package caches (a student's second project;
 the first download of TensorFlow depends on the network):
   - bake: cookiecutter --no-input with the defaults;
-  - env: a fresh environment with the project and CPU TensorFlow installed,
-    with pip (python -m venv + pip install) and with uv (what nox uses);
+  - env: a fresh environment with the lock's packages (requirements/cpu-test.txt) and the
+    project installed, with pip (python -m venv + pip install) and with uv (what nox uses);
   - tests: the generated project's pytest suite.
 Prints each median and the pip/uv ratio.
 """
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.helpers import DEFAULTS, bake, python_for, run
+from tests.helpers import DEFAULTS, bake, project_venv, python_for, run
 
 PYTHON = python_for(DEFAULTS["python_version"][0])
 
@@ -30,17 +30,17 @@ def timed(action, *args, **kwargs):
 
 
 def pip_env(project: Path) -> None:
+    """The README's laptop route: a venv, then the lock with pip (tests' set of extras)."""
     venv = project / ".venv-pip"
     run([PYTHON, "-m", "venv", str(venv)])
-    run([venv / "bin" / "pip", "install", "--quiet", "-e", ".[cpu,test]"], cwd=project)
+    pip = [venv / "bin" / "pip", "install", "--quiet", "--no-deps"]
+    run([*pip, "--require-hashes", "-r", "requirements/cpu-test.txt"], cwd=project)
+    run([*pip, "-e", "."], cwd=project)
 
 
 def uv_env(project: Path) -> None:
-    venv = project / ".venv"
-    env = {"UV_COMPILE_BYTECODE": "1"}
-    run(["uv", "venv", "--quiet", "--python", PYTHON, str(venv)], env=env)
-    run(["uv", "pip", "install", "--quiet", "--python", venv / "bin" / "python",
-         "-e", ".[cpu,test]"], cwd=project, env=env)  # fmt: skip
+    """The same with uv (what nox uses): tests.helpers.project_venv."""
+    project_venv(project, "cpu,test", python=PYTHON)
 
 
 def main() -> None:

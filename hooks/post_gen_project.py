@@ -7,6 +7,10 @@
   commit) and with which answers, so `cruft check` / `cruft update` can bring
   template fixes later (``cruft create`` writes it itself; plain cookiecutter
   gets it from here);
+- the lock (``uv.lock``, ``requirements/*.txt``) for the chosen TensorFlow, from the
+  ones the template ships already resolved (``.template-locks/``, made by the
+  template's ``python locks.py``), with the project's name written in: baking needs
+  no network and no resolver;
 - a git repository with everything staged, because pre-commit and the
   devcontainer's post-create step need one (skipped inside an existing repo);
 - a short "next steps" message.
@@ -14,6 +18,7 @@
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -21,11 +26,32 @@ from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 PROJECT = Path.cwd()
+# The shipped locks are resolved for a project of this name (locks.py bakes it so).
+LOCKED_AS = "genai-project"
 
 
 def make_executable(paths):
     for path in paths:
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def install_lock():
+    """Move the shipped lock of the chosen TensorFlow into place, named for this project.
+
+    uv.lock names the project as ``"NAME"`` and in its extras' markers as
+    ``extra-LENGTH-NAME-EXTRA``; nothing else in it depends on the answers. The
+    requirements/*.txt files do not name it. The other versions' locks are removed.
+    """
+    shipped = PROJECT / ".template-locks"
+    source = shipped / f"tensorflow-{ANSWERS['tensorflow_version']}"
+    name = re.sub(r"[-_.]+", "-", ANSWERS["project"]).lower()  # as uv writes it (PEP 503)
+    text = (source / "uv.lock").read_text(encoding="utf-8")
+    text = text.replace(f"extra-{len(LOCKED_AS)}-{LOCKED_AS}-", f"extra-{len(name)}-{name}-")
+    text = text.replace(f'"{LOCKED_AS}"', f'"{name}"')
+    (PROJECT / "uv.lock").write_text(text, encoding="utf-8")
+    for pins in sorted((source / "requirements").glob("*.txt")):
+        shutil.copyfile(pins, PROJECT / "requirements" / pins.name)
+    shutil.rmtree(shipped)
 
 
 def inside_git_repo(path):
@@ -111,6 +137,7 @@ def main():
     make_executable(sorted(PROJECT.glob("slurm/*.sh")))
     (PROJECT / "logs").mkdir(exist_ok=True)
     (PROJECT / "logs" / ".gitkeep").touch()
+    install_lock()
     record_note = record_template()
     notes = "\n".join(note for note in (record_note, init_git()) if note)
     package, project = ANSWERS["package"], ANSWERS["project"]
@@ -124,7 +151,9 @@ Next steps (the README explains each):
   code .                                   # VS Code: "Reopen in Container", then
                                            #   "CPU / Apple Silicon" or "NVIDIA GPU"
   python -m venv .venv && . .venv/bin/activate
-  pip install -e ".[cpu,dev]"              # ".[gpu,dev]" on an NVIDIA machine
+  python requirements/check.py cpu-dev     # the lock is up to date ("gpu-dev": NVIDIA)
+  pip install --no-deps --require-hashes -r requirements/cpu-dev.txt
+  pip install --no-deps -e .
   python -m {package} gpu-check            # what TensorFlow sees
   nox -s tests lint                        # the project's own checks
 On Quest: bash slurm/setup_env.sh once, then sbatch slurm/gpu_check.sh

@@ -32,16 +32,6 @@ PARTITION_MAX_MEM_MB = {"short": 243_000, "normal": 243_000, "long": 243_000, "g
 MAX_GPUS_PER_NODE = 4
 MAX_GPUS_PER_USER = 8  # Quest's limit on GPUs in use by one user at a time
 MAX_NODES = 4
-# TensorFlow releases from 2.16 on; newer minors are accepted unchecked.
-KNOWN_TF = {
-    "2.16": (1, 2),
-    "2.17": (0, 1),
-    "2.18": (0, 1),
-    "2.19": (0, 1),
-    "2.20": (0,),
-    "2.21": (0,),
-}
-MIN_TF_FOR_PYTHON = {"3.13": 20}  # first TensorFlow minor with wheels for that Python
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Names from the dependency closure: hooks/reserved_names.json (hooks/reserved_names.py
 # writes it from a real install; tests/test_validation.py checks it still matches),
@@ -214,22 +204,6 @@ def check_gpus(answers):
     return found
 
 
-def check_tensorflow(value, python):
-    example = "2.21.0"
-    match = re.fullmatch(r"2\.([0-9]+)\.([0-9]+)", value)  # ASCII digits only, as pip reads
-    if not match:
-        return [problem("tensorflow_version", value, "is not a TensorFlow version X.Y.Z", example)]
-    minor, patch = int(match[1]), int(match[2])
-    if minor < 16:
-        return [problem("tensorflow_version", value, "is older than 2.16 (Keras 3)", example)]
-    if f"2.{minor}" in KNOWN_TF and patch not in KNOWN_TF[f"2.{minor}"]:
-        return [problem("tensorflow_version", value, "is not a released TensorFlow", example)]
-    if minor < MIN_TF_FOR_PYTHON.get(python, 0):
-        why = f"has no wheels for Python {python} (needs 2.{MIN_TF_FOR_PYTHON[python]} or newer)"
-        return [problem("tensorflow_version", value, why, example)]
-    return []
-
-
 def validate(a):
     partition = a["partition"]
     found = []
@@ -256,7 +230,11 @@ def validate(a):
     found += check_walltime(a["walltime"], partition)
     found += check_mem(a["mem"], partition)
     found += check_choice("python_version", a["python_version"], CHOICES["python_version"])
-    found += check_tensorflow(a["tensorflow_version"], a["python_version"])
+    # A choice: the versions the template ships a lock for (locks.py); each lock holds
+    # wheels for every Python choice (tests/test_lock.py).
+    found += check_choice(
+        "tensorflow_version", a["tensorflow_version"], CHOICES["tensorflow_version"]
+    )
     return found
 
 

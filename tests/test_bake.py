@@ -32,7 +32,7 @@ MATRIX = [
         "partition": "normal",
         "gpu": "none",
         "walltime": "1-12:00:00",
-        "tensorflow_version": "2.16.1",
+        "tensorflow_version": "2.20.0",
     },
     {"partition": "long", "gpu": "none", "walltime": "7-00:00:00", "quest_account": "b1042"},
 ]
@@ -72,8 +72,13 @@ def test_bake_matrix(tmp_path, answers):
     counts = parse_data_files(project)
     assert counts["toml"] >= 1 and counts["yaml"] >= 1
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    version = answers.get("tensorflow_version", DEFAULTS["tensorflow_version"])
+    version = answers.get("tensorflow_version", DEFAULTS["tensorflow_version"][0])
     assert f"tensorflow-cpu=={version}" in pyproject["project"]["optional-dependencies"]["cpu"][0]
+    # The lock shipped for that version, and only it (tests/test_lock.py: it is exact).
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    locked = {package["name"]: package["version"] for package in lock["package"]}
+    assert locked["tensorflow-cpu"] == locked["tensorflow"] == version
+    assert not (project / ".template-locks").exists()
 
 
 @pytest.mark.parametrize("name", ODD_NAMES)

@@ -226,7 +226,8 @@ def test_image(image: str, workdir: Path) -> str:
     """The base image plus the project's test extra (pytest, scikit-learn), to run its tests."""
     containerfile = workdir / "Containerfile.test"
     containerfile.write_text(
-        f"FROM {image}\nRUN uv pip install --no-cache -r pyproject.toml --extra test\n"
+        f"FROM {image}\nRUN uv pip install --no-cache --no-deps --require-hashes"
+        " -r requirements/cpu-test.txt\n"
     )
     podman("build", "-f", containerfile, "-t", f"{image}-test", workdir)
     return f"{image}-test"

@@ -13,6 +13,7 @@ import http.client
 import json
 import platform
 import re
+import shutil
 import socket
 import tempfile
 import urllib.parse
@@ -22,10 +23,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
+    MARKER_PROGRAM,
     TEMPLATE,
     bake,
     free_port,
+    frozen_versions,
     load_jsonc,
+    locked_versions,
     podman,
     run,
     standin_base_image,
@@ -167,7 +171,7 @@ def test_generated_devcontainer_json_two_configurations(project: Path) -> None:
         }
         assert "ms-toolsai.jupyter" in config["customizations"]["vscode"]["extensions"]
         assert config["remoteUser"] not in ("root", "0")
-        assert "pip install -e" in config["postCreateCommand"]
+        assert "pip install --no-deps -e ." in config["postCreateCommand"]  # deps: the lock
         assert "pre-commit install" in config["postCreateCommand"]
     assert configs["gpu"]["runArgs"] == ["--gpus", "all"]
     assert "runArgs" not in configs["cpu"] and "hostRequirements" not in configs["cpu"]
@@ -350,10 +354,10 @@ def test_cpu_variant_has_cpu_tensorflow(images: dict[str, str]) -> None:
 
 
 def test_gpu_variant_would_bring_cuda(images: dict[str, str]) -> None:
-    """TF_VARIANT=gpu resolves to tensorflow[and-cuda] on x86-64 (resolved, not downloaded:
-    the CUDA wheels are several GB), plain tensorflow on ARM."""
-    plan = in_image("base", "uv", "pip", "install", "--dry-run", "-r", "pyproject.toml",
-                    "--extra", "gpu")  # fmt: skip
+    """TF_VARIANT=gpu installs the lock's tensorflow[and-cuda] on x86-64 (planned, not
+    downloaded: the CUDA wheels are several GB), plain tensorflow on ARM."""
+    plan = in_image("base", "uv", "pip", "install", "--dry-run", "--no-deps", "--require-hashes",
+                    "-r", "requirements/gpu.txt")  # fmt: skip
     text = plan.stdout + plan.stderr
     assert re.search(r"(?m)^ \+ tensorflow==2\.", text), text
     on_x86 = platform.machine() in ("x86_64", "AMD64")
@@ -378,6 +382,28 @@ def test_project_tests_pass_in_dev(images: dict[str, str]) -> None:
 def test_dev_has_the_tools(images: dict[str, str]) -> None:
     result = in_image("dev", "sh", "-c", "git --version && pre-commit --version && nox --version")
     assert "git version" in result.stdout and "pre-commit" in result.stdout
+
+
+def test_dev_image_has_exactly_the_lock(images: dict[str, str], project: Path) -> None:
+    """`uv pip freeze` in the dev image (the project aside) is the lock's cpu-dev set."""
+    environment = in_image("dev", "python", "-c", MARKER_PROGRAM).stdout
+    frozen = frozen_versions(in_image("dev", "uv", "pip", "freeze").stdout, project)
+    assert frozen == locked_versions(project, "cpu-dev", environment)
+
+
+def test_stale_lock_stops_the_build(images: dict[str, str], project: Path, tmp_path) -> None:
+    """A dependency added without `nox -s lock`: the build stops before installing, and
+    says which command updates the lock."""
+    clone = tmp_path / "stale"
+    shutil.copytree(project, clone, ignore=shutil.ignore_patterns(".git", ".nox", ".venv"))
+    pyproject = clone / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"tqdm>=4.66",', '"tqdm>=4.66", "rich",', 1))
+    result = podman(
+        "build", "--target", "deps", "--build-arg", "TF_VARIANT=cpu", clone, check=False
+    )
+    assert result.returncode != 0
+    assert "out of date" in result.stderr + result.stdout
+    assert "nox -s lock" in result.stderr + result.stdout
 
 
 def test_bad_tf_variant_is_refused(images: dict[str, str], project: Path) -> None:
@@ -431,7 +457,7 @@ def test_source_edit_does_not_reinstall_dependencies(images: dict[str, str], pro
     finally:
         cli.write_text(original)
     steps = build_steps(result.stdout + result.stderr)
-    installs = [cached for step, cached in steps if "uv pip install -r pyproject.toml" in step]
+    installs = [cached for step, cached in steps if "uv pip install --no-deps --require-" in step]
     copies = [cached for step, cached in steps if step.startswith("COPY") and " . /app" in step]
     assert installs == [True, True], steps  # runtime deps (TensorFlow) and dev tools: cached
     assert copies == [False], steps  # ...while the edited source was copied anew

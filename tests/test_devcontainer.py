@@ -122,10 +122,10 @@ def test_cli_reads_the_gpu_configuration(workspace) -> None:
 
 
 def test_gpu_configuration_dependency_step_resolves_cuda(workspace) -> None:
-    """The GPU image's dependency step (`uv pip install -r pyproject.toml --extra gpu`),
-    resolved in the devcontainer (not downloaded: the CUDA wheels are several GB)."""
-    plan = exec_in(workspace, "uv", "pip", "install", "--dry-run", "-r", "pyproject.toml",
-                   "--extra", "gpu")  # fmt: skip
+    """The GPU image's dependency step (the lock's `requirements/gpu.txt`), planned in the
+    devcontainer (not downloaded: the CUDA wheels are several GB)."""
+    plan = exec_in(workspace, "uv", "pip", "install", "--dry-run", "--no-deps", "--require-hashes",
+                   "-r", "requirements/gpu.txt")  # fmt: skip
     text = plan.stdout + plan.stderr
     assert re.search(r"(?m)^ \+ tensorflow==2\.", text), text
     assert re.search(r"(?m)^ \+ nvidia-cudnn-cu\d+==", text), text

@@ -21,7 +21,17 @@ from pathlib import Path
 import pytest
 
 from slurm.miniquest import Cluster, cluster_processes, log_of, prerequisites
-from tests.helpers import DEFAULTS, bake, bake_refused, run, setup_env, windows_checkout
+from tests.helpers import (
+    DEFAULTS,
+    MARKER_PROGRAM,
+    bake,
+    bake_refused,
+    frozen_versions,
+    locked_versions,
+    run,
+    setup_env,
+    windows_checkout,
+)
 
 ANSWER_SETS = {
     "a100": {},
@@ -330,10 +340,12 @@ def test_sweep_task_beyond_the_table_is_a_clear_error(cluster, projects):
     [
         ({"PROJECT_EXTRAS": "gpu,cuda"}, "unknown extra 'cuda'"),
         ({"PROJECT_EXTRAS": ""}, "PROJECT_EXTRAS is empty"),
+        ({"PROJECT_EXTRAS": "gpu,cpu"}, "gpu and cpu exclude each other"),
+        ({"PROJECT_EXTRAS": "dev"}, "name gpu (Quest) or cpu"),
         ({"PROJECT_ENV": "envs/relative"}, "must be an absolute path"),
         ({"PYTHON": "/no/such/python3"}, "not found as '/no/such/python3'"),
     ],
-    ids=["extra", "no-extra", "relative", "python"],
+    ids=["extra", "no-extra", "both-builds", "no-build", "relative", "python"],
 )
 def test_setup_env_rejects_bad_settings(projects, tmp_path, settings, message):
     done = setup_env(projects["a100"].path, **{"PROJECT_ENV": str(tmp_path / "env"), **settings})
@@ -346,6 +358,16 @@ def test_setup_env_leaves_a_foreign_folder_alone(projects, tmp_path):
     done = setup_env(projects["a100"].path, PROJECT_ENV=str(tmp_path))
     assert done.returncode == 2 and "is not a Python environment" in done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_setup_env_installs_exactly_the_lock(projects):
+    """The environment the jobs use holds the lock's versions (requirements/cpu.txt here:
+    setup_env() asks for PROJECT_EXTRAS=cpu), nothing more or less, the project aside."""
+    project = projects["short-cpu"]
+    python = project.env / "bin" / "python"
+    frozen = frozen_versions(run(["uv", "pip", "freeze", "--python", python]).stdout, project.path)
+    environment = run([python, "-c", MARKER_PROGRAM]).stdout
+    assert frozen == locked_versions(project.path, "cpu", environment)
 
 
 def test_setup_env_again_updates_in_place(projects):

@@ -61,10 +61,6 @@ BAD_ANSWERS = [
     ({"partition": "short", "gpu": "none", "mem": "500G"}, "mem"),
     ({"partition": "short", "gpu": "none", "mem": "238G"}, "mem"),  # Slurm: 1G = 1024M
     ({"mem": "490001M"}, "mem"),
-    ({"tensorflow_version": "2.15.0"}, "tensorflow_version"),
-    ({"tensorflow_version": "2.16.0"}, "tensorflow_version"),
-    ({"tensorflow_version": "latest"}, "tensorflow_version"),
-    ({"python_version": "3.13", "tensorflow_version": "2.19.0"}, "tensorflow_version"),
 ]
 
 
@@ -84,7 +80,19 @@ def test_all_problems_are_reported_at_once(tmp_path, capfd):
         assert f"  - {field}: " in message
 
 
-@pytest.mark.parametrize(("key", "value"), [("partition", "gpu"), ("python_version", "3.9")])
+# tensorflow_version: a version with no lock shipped (issue 25, item 20) is refused before any
+# install: 2.99.0 does not exist, 2.22.0 has release candidates only, 2.16.0 was never out.
+OUTSIDE_THE_LIST = [
+    ("partition", "gpu"),
+    ("python_version", "3.9"),
+    ("tensorflow_version", "2.99.0"),
+    ("tensorflow_version", "2.22.0"),
+    ("tensorflow_version", "2.16.0"),
+    ("tensorflow_version", "2.٢١.0"),  # not for pip
+]
+
+
+@pytest.mark.parametrize(("key", "value"), OUTSIDE_THE_LIST)
 def test_choice_outside_the_list_is_rejected_by_cookiecutter(tmp_path, capfd, key, value):
     message = bake_refused(tmp_path, capfd, **{key: value})
     assert f"provided for choice variable {key}" in message  # cookiecutter's words, not ours
@@ -99,14 +107,18 @@ def replay_file(path: Path, **answers: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("key", CHOICE_QUESTIONS)
-def test_choice_outside_the_list_in_a_replay_file_is_rejected_by_the_hook(tmp_path, capfd, key):
+@pytest.mark.parametrize(
+    ("key", "value"), [(key, "no-such-choice") for key in CHOICE_QUESTIONS] + OUTSIDE_THE_LIST
+)
+def test_choice_outside_the_list_in_a_replay_file_is_rejected_by_the_hook(
+    tmp_path, capfd, key, value
+):
     """cookiecutter takes a replay file (`--replay-file`, which a rejected bake writes for
     its rerun) as it is: there the hook is what refuses a choice outside its list."""
     assert bake(tmp_path / "good", replay_file(tmp_path / "good.json")).exists()
-    bad = replay_file(tmp_path / "bad.json", **{key: "no-such-choice"})
+    bad = replay_file(tmp_path / "bad.json", **{key: value})
     message = bake_refused(tmp_path / "out", capfd, replay_file=bad)
-    assert f"  - {key}: 'no-such-choice' is not one of {', '.join(DEFAULTS[key])}" in message
+    assert f"  - {key}: {value!r} is not one of {', '.join(DEFAULTS[key])}" in message
 
 
 def test_every_question_has_a_bad_answer():
@@ -118,10 +130,6 @@ def test_every_question_has_a_bad_answer():
 @pytest.mark.parametrize("table", ["PARTITION_MAX_HOURS", "PARTITION_MAX_MEM_MB"])
 def test_hook_has_a_limit_for_every_partition_and_no_other(table):
     assert sorted(hook_constant(table)) == sorted(DEFAULTS["partition"])
-
-
-def test_hook_python_rules_name_only_offered_versions():
-    assert set(hook_constant("MIN_TF_FOR_PYTHON")) <= set(DEFAULTS["python_version"])
 
 
 def test_hostile_answer_is_data_not_code(tmp_path, capfd):
@@ -148,7 +156,6 @@ def test_gpus_per_node_may_be_zero_without_gpus(tmp_path):
 NAME_ANSWERS = [
     ({"walltime": "٠٠:١٠:٠٠"}, "walltime"),  # Arabic-Indic digits: not for Slurm
     ({"walltime": "１０"}, "walltime"),  # fullwidth digits
-    ({"tensorflow_version": "2.٢١.0"}, "tensorflow_version"),  # not for pip
     ({"gpus_per_node": "²"}, "gpus_per_node"),
     ({"project": "python3"}, "project"),  # its console script would replace the venv's python3
     ({"project": "python"}, "project"),

@@ -9,26 +9,53 @@ import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests", "lint"]
+# uv, pinned: it writes uv.lock, and one version writes the same lock for everyone.
+UV = "uv==0.13.9"
+
+
+def install_locked(session: nox.Session, extras: str, project: bool = True) -> None:
+    """Install exactly the lock's versions (requirements/EXTRAS.txt), then the project.
+
+    Nothing is resolved here: every package and its hash come from the lock. A lock older
+    than pyproject.toml stops the session with the command that updates it (nox -s lock).
+    """
+    session.run("python", "requirements/check.py", extras)
+    session.install("--no-deps", "--require-hashes", "-r", f"requirements/{extras}.txt")
+    if project:
+        session.install("--no-deps", "-e", ".")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite on CPU TensorFlow (no GPU needed)."""
-    session.install("-e", ".[cpu,test]")
+    install_locked(session, "cpu-test")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff, shellcheck, hadolint and file hygiene, through pre-commit."""
-    session.install("pre-commit")
+    install_locked(session, "dev", project=False)
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Update the lock after editing the dependencies: uv.lock and requirements/*.txt.
+
+    Resolves for every platform of pyproject.toml's [tool.uv] at once. Keeps the locked
+    versions that still fit; `nox -s lock -- --upgrade` takes the newest of everything
+    (--upgrade-package NAME: one). Commit uv.lock and requirements/ afterwards.
+    """
+    session.install(UV)
+    session.run("uv", "lock", *session.posargs)
+    session.run("python", "requirements/check.py", "--export")
 
 
 @nox.session(name="gpu-check")
 def gpu_check(session: nox.Session) -> None:
     """Install the GPU build of TensorFlow and report what it sees."""
-    session.install("-e", ".[gpu]")
+    install_locked(session, "gpu")
     session.run("python", "-m", "{{ cookiecutter.package }}", "gpu-check", *session.posargs)
 
 

@@ -3,10 +3,13 @@
 # (compute nodes have no internet), from the project's root:
 #   bash slurm/setup_env.sh
 # On Quest it makes a conda environment (module load mamba); where there is no conda,
-# a venv (with uv if installed: much faster). Running it again updates the package.
+# a venv (with uv if installed: much faster). It installs exactly the versions of the lock
+# (requirements/*.txt, from uv.lock: the same as your laptop, the images and CI), and
+# stops if the lock is older than pyproject.toml. Running it again updates the environment.
 # Settings (environment variables):
 #   PROJECT_ENV=/path     where to put it (default below, in slurm/common.sh)
-#   PROJECT_EXTRAS=gpu    extras to install: gpu (CUDA TensorFlow), cpu, test, dev
+#   PROJECT_EXTRAS=gpu    extras to install: gpu (CUDA TensorFlow) or cpu, and optionally
+#                         test or dev, comma-separated (e.g. gpu,dev)
 #   PYTHON=/path/python   the Python for a venv (default: python{{ cookiecutter.python_version }})
 set -euo pipefail
 
@@ -26,12 +29,20 @@ die() {
 [[ "$PROJECT_ENV" == /* ]] || die "PROJECT_ENV must be an absolute path, not '$PROJECT_ENV'"
 [[ -n "$extras" ]] || die "PROJECT_EXTRAS is empty; use gpu (Quest) or cpu"
 IFS=, read -r -a wanted <<<"$extras"
+variant="" tools=""
 for extra in "${wanted[@]}"; do
     case "$extra" in
-        gpu | cpu | test | dev) ;;
+        gpu | cpu) [[ -z "$variant" || "$variant" == "$extra" ]] ||
+            die "PROJECT_EXTRAS: gpu and cpu exclude each other (one TensorFlow per environment)"
+            variant="$extra" ;;
+        test) [[ "$tools" == dev ]] || tools="test" ;;
+        dev) tools="dev" ;;  # dev includes test
         *) die "PROJECT_EXTRAS: unknown extra '$extra' (choose from gpu, cpu, test, dev, comma-separated)" ;;
     esac
 done
+[[ -n "$variant" ]] || die "PROJECT_EXTRAS: name gpu (Quest) or cpu, e.g. PROJECT_EXTRAS=gpu,dev"
+# The lock's file for these extras: requirements/gpu.txt, cpu-test.txt, gpu-dev.txt, ...
+pins="requirements/$variant${tools:+-$tools}.txt"
 if [[ -n "${SLURM_JOB_ID:-}" ]]; then
     echo "warning: running inside Slurm job $SLURM_JOB_ID: Quest compute nodes have no internet," >&2
     echo "         run this on a login node instead." >&2
@@ -65,14 +76,19 @@ else
     fi
 fi
 
-echo "Installing the project (editable) with extras [$extras]"
+# The lock must be in step with pyproject.toml (else: the one command that updates it).
+"$PROJECT_ENV/bin/python" requirements/check.py "$(basename "$pins" .txt)" ||
+    die "nothing was installed; after \`nox -s lock\` run this script again"
+echo "Installing the locked versions ($pins), then the project (editable)"
+# --no-deps --require-hashes: exactly the listed files, nothing resolved, nothing else.
 if command -v uv >/dev/null 2>&1; then
     # Bytecode compiled once here makes every job's imports faster.
-    UV_COMPILE_BYTECODE="${UV_COMPILE_BYTECODE:-1}" \
-        uv pip install --quiet --python "$PROJECT_ENV/bin/python" -e ".[$extras]"
+    export UV_COMPILE_BYTECODE="${UV_COMPILE_BYTECODE:-1}"
+    uv pip install --quiet --python "$PROJECT_ENV/bin/python" --no-deps --require-hashes -r "$pins"
+    uv pip install --quiet --python "$PROJECT_ENV/bin/python" --no-deps -e .
 else
-    "$PROJECT_ENV/bin/python" -m pip install --quiet --upgrade pip
-    "$PROJECT_ENV/bin/python" -m pip install --quiet -e ".[$extras]"
+    "$PROJECT_ENV/bin/python" -m pip install --quiet --no-deps --require-hashes -r "$pins"
+    "$PROJECT_ENV/bin/python" -m pip install --quiet --no-deps -e .
 fi
 
 # Prove the environment works: the package imports and TensorFlow loads

@@ -117,4 +117,4 @@ def test_missing_tensorflow_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(SystemExit) as stop:
         _tf.import_tensorflow()
-    assert 'pip install -e ".[gpu]"' in str(stop.value.code)
+    assert "-r requirements/gpu.txt" in str(stop.value.code)

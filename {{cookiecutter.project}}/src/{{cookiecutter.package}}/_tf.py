@@ -57,8 +57,9 @@ def import_tensorflow():
     except ImportError as err:
         sys.exit(
             f"error: TensorFlow is not installed in this environment ({sys.executable}): {err}\n"
-            'Install it with the extra for your machine:  pip install -e ".[gpu]"  (NVIDIA GPU)'
-            '  or  pip install -e ".[cpu]"  (laptop / no GPU)'
+            "Install the lock's build for your machine:"
+            "  pip install --no-deps --require-hashes -r requirements/gpu.txt  (NVIDIA GPU)"
+            "  or  requirements/cpu.txt  (laptop / no GPU)"
         )
     tf.get_logger().setLevel("ERROR")
     return tf

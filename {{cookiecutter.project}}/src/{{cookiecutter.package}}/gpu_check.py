@@ -134,7 +134,8 @@ def diagnose(report: dict) -> str:
     if not report["build"]["is_cuda_build"]:
         return (
             "No GPU: this TensorFlow is a CPU-only build. "
-            'On an NVIDIA machine install the gpu extra: pip install -e ".[gpu]".'
+            "On an NVIDIA machine install the gpu build, in a fresh environment:"
+            " pip install --no-deps --require-hashes -r requirements/gpu.txt"
         )
     if report["cuda_visible_devices"] in (None, ""):
         return "No GPU: none was given to this process (CUDA_VISIBLE_DEVICES is not set)."
