@@ -1,0 +1,184 @@
+"""A student's own model gets every guarantee the densities have, on mini-Quest.
+
+The model is keras.io's VAE (a ``keras.Model`` subclass with its own ``train_step``,
+a ``Sampling`` layer, loss trackers: tests/own_model/vae.py), trained through the one
+change the project documents: ``fit(build_model, data, Settings(...))`` from the
+package's ``trainer`` instead of ``vae.fit``. A CPU project is baked and its
+environment made (slurm/setup_env.sh); the student's files are copied in, ``vae.py``
+at the root and its jobscript ``slurm/vae.sh`` (train.sh's lines, running ``vae.py``
+through ``run_resumable`` and ``srun``) beside the generated ones. All first jobs are
+submitted at once (the fixture ``jobs``); one is warned of its time limit mid-fit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slurm.miniquest import log_of
+from tests.helpers import TEMPLATE, bake, run, setup_env
+
+ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
+STUDENT_FILES = TEMPLATE / "tests" / "own_model"
+# Long enough to be warned after the first checkpoint and still be fitting; minibatches
+# of 64 pictures (1024 in all: 16 steps an epoch), so the workers' halves of each batch differ.
+STEPS = 1500
+FIT = ("--steps", str(STEPS), "--batch-size", "64", "--checkpoint-every", "100")
+HALF = ("--steps", str(STEPS // 2), "--batch-size", "64", "--checkpoint-every", "100")
+METRICS = ("loss", "reconstruction_loss", "kl_loss")  # what the VAE's train_step returns
+
+
+class Project:
+    def __init__(self, path: Path, env: Path):
+        self.path, self.env = path, env
+
+    def submit(self, cluster, *args: str, options=(), export=None) -> int:
+        return cluster.sbatch(
+            "slurm/vae.sh",
+            *args,
+            cwd=self.path,
+            options=options,
+            export={"PROJECT_ENV": str(self.env), **(export or {})},
+        )
+
+    def checkpoints(self, job: int) -> Path:
+        return self.path / "checkpoints" / f"vae-{job}"
+
+    def result(self, job: int) -> dict:
+        return json.loads((self.path / "results" / f"vae-{job}.json").read_text())
+
+    def weights(self, job: int) -> dict[str, np.ndarray]:
+        with np.load(self.path / "results" / f"vae-{job}.npz") as saved:
+            return dict(saved)
+
+    def tensorboard(self, job: int) -> dict[str, list]:
+        """{tag: [[step, value], ...]} of the job's logs, read by TensorBoard's reader."""
+        reader = [self.env / "bin" / "python", STUDENT_FILES / "read_events.py"]
+        logdir = self.path / "logs" / "tensorboard" / f"vae-{job}"
+        return json.loads(run([*reader, logdir]).stdout)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("own-model")
+    path, env = bake(root, **ANSWERS), root / "env"
+    # The student's script imports the package by the name the defaults give it.
+    assert (path / "src" / "genai_project" / "trainer").is_dir()
+    shutil.copy(STUDENT_FILES / "vae.py", path / "vae.py")
+    shutil.copy(STUDENT_FILES / "vae.sh", path / "slurm" / "vae.sh")
+    done = setup_env(path, PROJECT_ENV=str(env))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return Project(path, env)
+
+
+@pytest.fixture(scope="module")
+def jobs(cluster, project):
+    """Submit every first job at once, as on a cluster: {name: job id}. "warned" gets
+    what `--signal=B:USR1@120` sends before the time limit (USR1 to the batch script,
+    which passes it on) as soon as it has saved its first checkpoint."""
+    submitted = {
+        "straight": project.submit(cluster, *FIT),
+        "warned": project.submit(cluster, *FIT),
+        "two": project.submit(cluster, *FIT, options=["--ntasks-per-node=2"]),
+        "half": project.submit(cluster, *HALF),
+    }
+    job = submitted["warned"]
+    cluster.wait_for_checkpoint(job, project.checkpoints(job))
+    run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
+    return submitted
+
+
+def finished(cluster, project, job: int) -> dict:
+    """Wait for ``job``; it must have completed. Returns its result (the script's JSON)."""
+    cluster.wait(job)
+    log = log_of(project.path, "vae", job)
+    assert cluster.final(job)["JobState"] == "COMPLETED", log
+    assert f"finished: results/vae-{job}.json" in log
+    return project.result(job)
+
+
+def assert_same_weights(weights: dict, reference: dict, rtol: float = 0.0) -> None:
+    assert sorted(weights) == sorted(reference)
+    for name, value in reference.items():
+        np.testing.assert_allclose(weights[name], value, rtol=rtol, atol=0, err_msg=name)
+
+
+def test_uninterrupted_fit(cluster, project, jobs):
+    result = finished(cluster, project, jobs["straight"])
+    assert (result["steps"], result["resumed_from_step"], result["workers"]) == (STEPS, 0, 1)
+    assert set(METRICS) <= set(result["metrics"])
+    assert all(np.isfinite(result["metrics"][name]) for name in METRICS)
+    # The trainer saved along the way and kept the newest two.
+    saved = sorted(
+        int(p.stem.split("-")[1])
+        for p in project.checkpoints(jobs["straight"]).glob("ckpt-*.index")
+    )
+    assert saved == [STEPS - 100, STEPS]
+
+
+def test_time_limit_warning_saves_requeues_and_resumes_to_the_same_weights(cluster, project, jobs):
+    job = jobs["warned"]
+    resumed = finished(cluster, project, job)
+    runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
+    log = log_of(project.path, "vae", job)
+    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", (runs, log)
+    stopped = re.findall(r"SIGUSR1: interrupted at step (\d+)", log)
+    assert len(stopped) == 1, log
+    assert f"requeueing job {job}" in log and "restarts:   1" in log
+    assert (resumed["resumed_from_step"], resumed["steps"]) == (int(stopped[0]), STEPS)
+    assert 0 < resumed["resumed_from_step"] < STEPS
+    straight = finished(cluster, project, jobs["straight"])
+    assert straight["resumed_from_step"] == 0
+    # As the densities' requeue test: exactly the weights of the uninterrupted fit.
+    assert_same_weights(project.weights(job), project.weights(jobs["straight"]))
+
+
+def test_damaged_newest_checkpoint_is_named_and_the_older_one_resumed(cluster, project, jobs):
+    half = jobs["half"]
+    finished(cluster, project, half)
+    checkpoints = project.checkpoints(half)
+    newest, older = STEPS // 2, STEPS // 2 - (STEPS // 2) % 100  # 750 and 700
+    data = next(checkpoints.glob(f"ckpt-{newest}.data-*"))
+    content = data.read_bytes()
+    data.write_bytes(content[: len(content) // 2])  # a save cut short
+
+    # The student resumes by hand, as the log of a failed fit says: same directory, more steps.
+    again = project.submit(cluster, *FIT, export={"CHECKPOINT_DIR": str(checkpoints)})
+    resumed = finished(cluster, project, again)
+    log = log_of(project.path, "vae", again)
+    assert f"ckpt-{newest} (it cannot be read" in log and f"resuming from ckpt-{older}" in log, log
+    assert (resumed["resumed_from_step"], resumed["steps"]) == (older, STEPS)
+    assert data.exists() and data.read_bytes() == content[: len(content) // 2]  # deleted none
+    finished(cluster, project, jobs["straight"])
+    assert_same_weights(project.weights(again), project.weights(jobs["straight"]))
+
+
+def test_two_workers_give_the_weights_of_one(cluster, project, jobs):
+    two = finished(cluster, project, jobs["two"])
+    log = log_of(project.path, "vae", jobs["two"])
+    assert "worker 0 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log, log
+    assert "worker 1 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log, log
+    assert (two["workers"], two["replicas"], two["steps"]) == (2, 2, STEPS)
+    finished(cluster, project, jobs["straight"])
+    # The tolerance of the densities' 1-vs-2 test: float32 sums in another order.
+    assert_same_weights(project.weights(jobs["two"]), project.weights(jobs["straight"]), 1e-4)
+
+
+def test_tensorboard_reads_the_losses_and_the_report_pictures(cluster, project, jobs):
+    job = jobs["straight"]
+    finished(cluster, project, job)
+    logged = project.tensorboard(job)
+    for name in METRICS:
+        steps, values = zip(*logged[name], strict=True)
+        assert steps[-1] == STEPS and list(steps) == sorted(set(steps)), name
+        assert np.isfinite(values).all(), name
+    losses = np.array([value for _, value in logged["loss"]])
+    assert losses[-1] < losses[0]  # the ELBO improved: the loss (its negative) fell
+    [(step, pictures)] = logged["decoded"]  # the report, at the end
+    assert step == STEPS
+    assert pictures == [[8, 8, True]] * 16  # the decoder's 16 pictures, PNGs of 8x8
