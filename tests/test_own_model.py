@@ -8,6 +8,13 @@ environment made (slurm/setup_env.sh); the student's files are copied in, ``vae.
 at the root and its jobscript ``slurm/vae.sh`` (train.sh's lines, running ``vae.py``
 through ``run_resumable`` and ``srun``) beside the generated ones. All first jobs are
 submitted at once (the fixture ``jobs``); one is warned of its time limit mid-fit.
+
+Two workers cannot give the weights of one for a model that samples noise: each
+replica draws its own noise for its half of the batch from the same mirrored seed (on
+2 replicas both halves get the first half of what one replica draws for the whole
+batch; tried with MirroredStrategy on 2 CPU devices). So the 1-vs-2 weights are
+compared with the noise switched off (``vae.py --noise 0``, deterministic), and with
+the noise, what can be compared: the loss on held-out pictures, within ``NOISY_MARGIN``.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ STEPS = 1500
 FIT = ("--steps", str(STEPS), "--batch-size", "64", "--checkpoint-every", "100")
 HALF = ("--steps", str(STEPS // 2), "--batch-size", "64", "--checkpoint-every", "100")
 METRICS = ("loss", "reconstruction_loss", "kl_loss")  # what the VAE's train_step returns
+QUIET = ("--noise", "0")
+# With noise, 1 and 2 workers are two fits with different noise: their held-out losses
+# (about 15 nats per picture) may differ by this much, relative.
+NOISY_MARGIN = 0.05
 
 
 class Project:
@@ -84,8 +95,10 @@ def jobs(cluster, project):
     submitted = {
         "straight": project.submit(cluster, *FIT),
         "warned": project.submit(cluster, *FIT),
-        "two": project.submit(cluster, *FIT, options=["--ntasks-per-node=2"]),
         "half": project.submit(cluster, *HALF),
+        "one-quiet": project.submit(cluster, *FIT, *QUIET),
+        "two-quiet": project.submit(cluster, *FIT, *QUIET, options=["--ntasks-per-node=2"]),
+        "two": project.submit(cluster, *FIT, options=["--ntasks-per-node=2"]),
     }
     job = submitted["warned"]
     cluster.wait_for_checkpoint(job, project.checkpoints(job))
@@ -158,15 +171,28 @@ def test_damaged_newest_checkpoint_is_named_and_the_older_one_resumed(cluster, p
     assert_same_weights(project.weights(again), project.weights(jobs["straight"]))
 
 
-def test_two_workers_give_the_weights_of_one(cluster, project, jobs):
-    two = finished(cluster, project, jobs["two"])
-    log = log_of(project.path, "vae", jobs["two"])
+def two_workers(cluster, project, job: int) -> dict:
+    result = finished(cluster, project, job)
+    log = log_of(project.path, "vae", job)
     assert "worker 0 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log, log
     assert "worker 1 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log, log
-    assert (two["workers"], two["replicas"], two["steps"]) == (2, 2, STEPS)
-    finished(cluster, project, jobs["straight"])
+    assert (result["workers"], result["replicas"], result["steps"]) == (2, 2, STEPS)
+    return result
+
+
+def test_two_workers_give_the_weights_of_one_without_noise(cluster, project, jobs):
+    two_workers(cluster, project, jobs["two-quiet"])
+    one = finished(cluster, project, jobs["one-quiet"])
+    assert one["workers"] == 1
     # The tolerance of the densities' 1-vs-2 test: float32 sums in another order.
-    assert_same_weights(project.weights(jobs["two"]), project.weights(jobs["straight"]), 1e-4)
+    weights = project.weights(jobs["two-quiet"])
+    assert_same_weights(weights, project.weights(jobs["one-quiet"]), rtol=1e-4)
+
+
+def test_two_workers_with_noise_learn_as_well_as_one(cluster, project, jobs):
+    two = two_workers(cluster, project, jobs["two"])
+    one = finished(cluster, project, jobs["straight"])
+    assert two["held_out_loss"] == pytest.approx(one["held_out_loss"], rel=NOISY_MARGIN)
 
 
 def test_tensorboard_reads_the_losses_and_the_report_pictures(cluster, project, jobs):
