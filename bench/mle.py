@@ -396,27 +396,27 @@ def report(result: dict, repeats: int) -> None:
             + ", ".join(f"{how} {value:.0f}" for how, value in row.items())
             + f"   tf.function / eager = {row['tf.function'] / row['eager']:.0f}x"
         )
-    if result["c"]:
-        print("\n(c) milliseconds per step and peak memory (MB) against N")
-    for label, rows in result["c"].items():
-        print(
-            f"  {label:15s} "
-            + ", ".join(
-                f"N={int(n)}: {row['seconds_per_step'] * 1e3:.2f} ms, {row['peak_mb']:.0f} MB"
-                for n, row in rows.items()
-            )
-        )
-    if result["d"]:
-        print('\n(d) seconds from SIGUSR1 to "interrupted at step" (saved) and to exit 75')
-    for label, rows in result["d"].items():
-        print(
-            f"  {label:15s} "
-            + ", ".join(
-                f"N={int(n)}: {row['to_message']:.2f} / {row['to_exit']:.2f} s"
-                f" (worst {row['worst_to_message']:.2f} / {row['worst_to_exit']:.2f})"
-                for n, row in rows.items()
-            )
-        )
+    print_rows(
+        result["c"],
+        "(c) milliseconds per step and peak memory (MB) against N",
+        lambda row: f"{row['seconds_per_step'] * 1e3:.2f} ms, {row['peak_mb']:.0f} MB",
+    )
+    print_rows(
+        result["d"],
+        '(d) seconds from SIGUSR1 to "interrupted at step" (saved) and to exit 75',
+        lambda row: (
+            f"{row['to_message']:.2f} / {row['to_exit']:.2f} s"
+            f" (worst {row['worst_to_message']:.2f} / {row['worst_to_exit']:.2f})"
+        ),
+    )
+
+
+def print_rows(section: dict, title: str, show) -> None:
+    """A section measured per mode and N: one line per mode, ``show(row)`` per N."""
+    if section:
+        print(f"\n{title}")
+    for label, rows in section.items():
+        print(f"  {label:15s} " + ", ".join(f"N={int(n)}: {show(row)}" for n, row in rows.items()))
 
 
 def report_a(rows: dict) -> None:
