@@ -62,76 +62,58 @@ def mixture(n: int, seed: int):
 
 
 # -- inside the project's environment -------------------------------------------------
+def fit_gmm(package, x, settings: dict, callback, lr: float = 0.05, how: str = "tf.function"):
+    """The ``fit`` command's gradient descent of a 3-component mixture: its ``build_model``
+    (k-means start, Adam) through the trainer, ``callback(model, step)`` at checkpoints."""
+    import importlib
+
+    trainer = importlib.import_module(f"{package}.trainer")
+    builder = importlib.import_module(f"{package}.fit").density_builder
+    tf = importlib.import_module(f"{package}._tf").import_tensorflow()
+    build = builder("gmm", x, 3, lr, settings.get("seed", 0))
+
+    def build_model():
+        model = build()
+        model.jit_compile = how == "xla"  # the trainer compiles with XLA when it is set
+        return model
+
+    tf.config.run_functions_eagerly(how == "eager")
+    try:
+        trainer.fit(build_model, x, trainer.Settings(**settings, progress=False), callback=callback)
+    finally:
+        tf.config.run_functions_eagerly(False)
+
+
 def time_to_targets(package, x, targets, batch_size, lr, max_seconds, seed):
     """Seconds of fitting (NLL evaluations not counted; initialisation and tracing
     counted, as scikit-learn's k-means start is) until the full-data NLL first
     reaches each target. Returns ({target: seconds or None}, final NLL)."""
-    import importlib
-
-    mle = importlib.import_module(f"{package}.mle")
-    training = importlib.import_module(f"{package}.training")
     clock = {"fitting": 0.0, "since": time.perf_counter(), "nll": None}
     reached = dict.fromkeys(targets)
 
-    def check(step):
+    def check(model, step):
         clock["fitting"] += time.perf_counter() - clock["since"]
-        clock["nll"] = training.evaluate_nll(model, x)  # not counted
+        clock["nll"] = model.nll(x)  # not counted
         clock["since"] = time.perf_counter()
         for target in targets:
             if reached[target] is None and clock["nll"] <= target:
                 reached[target] = clock["fitting"]
         return None not in reached.values() or clock["fitting"] > max_seconds
 
-    model = mle.GaussianMixture(2, 3)
     every = 10 if batch_size is None else 25
-    training.fit(
-        model,
-        x,
-        steps=10**7,
-        learning_rate=lr,
-        batch_size=batch_size,
-        seed=seed,
-        checkpoint_every=every,
-        progress=False,
-        callback=check,
-    )
+    settings = {"steps": 10**7, "batch_size": batch_size, "seed": seed, "checkpoint_every": every}
+    fit_gmm(package, x, settings, check, lr=lr)
     return reached, clock["nll"]
 
 
-def steps_per_second(training, model, x, steps, **options):
+def steps_per_second(package, x, steps, batch_size, how="tf.function"):
     """Steps per second after the first ``steps // 5`` (which include tracing/compiling)."""
     stamps = []
-    training.fit(
-        model,
-        x,
-        steps=steps,
-        progress=False,
-        checkpoint_every=max(steps // 5, 1),
-        callback=lambda step: stamps.append((step, time.perf_counter())),
-        **options,
-    )
+    settings = {"steps": steps, "batch_size": batch_size, "checkpoint_every": max(steps // 5, 1)}
+    stamp = lambda model, step: stamps.append((step, time.perf_counter()))  # noqa: E731
+    fit_gmm(package, x, settings, stamp, how=how)
     (first, began), (last, ended) = stamps[0], stamps[-1]
     return (last - first) / (ended - began)
-
-
-def compiled_vs_eager(package, x, batch_size, how, steps):
-    import importlib
-
-    tf = importlib.import_module(f"{package}._tf").import_tensorflow()
-    mle = importlib.import_module(f"{package}.mle")
-    training = importlib.import_module(f"{package}.training")
-    tf.config.run_functions_eagerly(how == "eager")
-    try:
-        return steps_per_second(
-            training,
-            mle.GaussianMixture(2, 3),
-            x,
-            steps,
-            batch_size=batch_size,
-            jit_compile=how == "xla",
-        )
-    finally:
-        tf.config.run_functions_eagerly(False)
 
 
 def inner_main(args) -> None:
@@ -141,7 +123,6 @@ def inner_main(args) -> None:
     from sklearn.mixture import GaussianMixture
 
     package = args.package
-    training = importlib.import_module(f"{package}.training")
     mle = importlib.import_module(f"{package}.mle")
     result = {"a": {}, "b": {}}
     for n in args.sizes if "a" in args.parts else ():
@@ -155,7 +136,7 @@ def inner_main(args) -> None:
             nlls.append(-reference.score(x))
         # The best of scikit-learn's runs: the hardest target.
         targets = {gap: min(nlls) + gap for gap in GAPS}
-        start_nll = training.evaluate_nll(mle.GaussianMixture(2, 3).initialize(x), x)
+        start_nll = mle.GaussianMixture(2, 3).initialize(x).nll(x)
         for mode, (batch_size, lr, limit) in MODES.items():
             for r in range(args.repeats):
                 reached, nll = time_to_targets(
@@ -167,9 +148,9 @@ def inner_main(args) -> None:
                 print(f"  N={n:.0e} {mode}: {reached} (NLL {nll:.4f})", file=sys.stderr, flush=True)
         # NLL evaluation throughput, both libraries.
         model = mle.GaussianMixture(2, 3).initialize(x)
-        training.evaluate_nll(model, x[:1000])
+        model.nll(x[:1000])
         began = time.perf_counter()
-        training.evaluate_nll(model, x)
+        model.nll(x)
         ours_eval = n / (time.perf_counter() - began)
         began = time.perf_counter()
         reference.score(x)
@@ -187,7 +168,7 @@ def inner_main(args) -> None:
     for batch_size, label in modes:
         result["b"][label] = {
             how: statistics.median(
-                compiled_vs_eager(package, x, batch_size, how, 50 if how == "eager" else 1000)
+                steps_per_second(package, x, 50 if how == "eager" else 1000, batch_size, how)
                 for _ in range(args.repeats)
             )
             for how in ("tf.function", "xla", "eager")
@@ -197,14 +178,10 @@ def inner_main(args) -> None:
 
 def inner_step(args) -> None:
     """One fresh process: seconds per step and peak memory for one N and mode."""
-    import importlib
-
-    mle = importlib.import_module(f"{args.package}.mle")
-    training = importlib.import_module(f"{args.package}.training")
     x = mixture(args.n, seed=0)
     batch = args.batch_size or None
     steps = 50 if batch is None else 1000
-    rate = steps_per_second(training, mle.GaussianMixture(2, 3), x, steps, batch_size=batch)
+    rate = steps_per_second(args.package, x, steps, batch)
     per_step = 1 / rate
     status = Path("/proc/self/status").read_text()
     peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
