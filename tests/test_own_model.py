@@ -49,8 +49,9 @@ SHORT = ("--steps", "200", "--batch-size", "64", "--checkpoint-every", "100", *Q
 ATOL = 1e-6
 ONE = ["--ntasks-per-node=1"]  # one worker (multiworker.sh asks for 2 on CPU answers)
 # With noise, 1 and 2 workers are two fits with different noise: their held-out losses
-# (about 15 nats per picture) may differ by this much, relative.
-NOISY_MARGIN = 0.05
+# may differ by this much, relative. Measured: 17.24 (1 worker) and 16.71 (2), 3 % apart;
+# an untrained VAE scores about 44, one trained half as long (750 steps) 23.
+NOISY_MARGIN = 0.10
 
 
 def weights(project: JobProject, job: int) -> dict[str, np.ndarray]:
