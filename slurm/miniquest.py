@@ -1,10 +1,12 @@
 """A client for mini-Quest (slurm/start.sh, slurm/stop.sh): start, submit, wait, read results.
 
-Used by tests/test_quest.py and bench/quest.py. Commands go through helpers.run.
+Used by tests/test_quest.py, test_scaleout.py, test_own_model.py and bench/. Commands go
+through helpers.run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -132,6 +134,32 @@ class Cluster:
     def mails(self) -> str:
         path = self.dir / "mail.log"
         return path.read_text() if path.exists() else ""
+
+
+@dataclass
+class JobProject:
+    """A baked project with its environment (``PROJECT_ENV``) and one of its jobscripts,
+    ``slurm/<script>.sh``, which keeps a job's checkpoints in ``checkpoints/<script>-<job>``
+    and prints its result to ``results/<script>-<job>.json`` (as ``train.sh`` does)."""
+
+    path: Path
+    env: Path
+    script: str
+
+    def submit(self, cluster: Cluster, *args: str, options=(), export=None) -> int:
+        return cluster.sbatch(
+            f"slurm/{self.script}.sh",
+            *args,
+            cwd=self.path,
+            options=options,
+            export={"PROJECT_ENV": str(self.env), **(export or {})},
+        )
+
+    def checkpoints(self, job: int) -> Path:
+        return self.path / "checkpoints" / f"{self.script}-{job}"
+
+    def result(self, job: int) -> dict:
+        return json.loads((self.path / "results" / f"{self.script}-{job}.json").read_text())
 
 
 def log_of(project: Path, name: str, job: int, task: int | None = None) -> str:

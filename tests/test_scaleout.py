@@ -8,7 +8,6 @@ killed mid-run, one is warned of its time limit mid-run (the fixture `jobs`).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slurm.miniquest import cluster_processes, log_of
+from slurm.miniquest import JobProject, cluster_processes, log_of
 from tests.helpers import bake, run, setup_env
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
@@ -27,33 +26,13 @@ FIT = ("--model", "gmm", "--components", "3", "--steps", "2000", "--batch-size",
 FIT += ("--checkpoint-every", "100")
 
 
-class Project:
-    def __init__(self, path: Path, env: Path):
-        self.path, self.env = path, env
-
-    def submit(self, cluster, *args: str, options=(), export=None) -> int:  # noqa: F811
-        return cluster.sbatch(
-            "slurm/multiworker.sh",
-            *args,
-            cwd=self.path,
-            options=options,
-            export={"PROJECT_ENV": str(self.env), **(export or {})},
-        )
-
-    def checkpoints(self, job: int) -> Path:
-        return self.path / "checkpoints" / f"multiworker-{job}"
-
-    def result(self, job: int) -> dict:
-        return json.loads((self.path / "results" / f"multiworker-{job}.json").read_text())
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("scaleout")
     path, env = bake(root, **ANSWERS), root / "env"
     done = setup_env(path, PROJECT_ENV=str(env))
     assert done.returncode == 0, done.stdout + done.stderr
-    return Project(path, env)
+    return JobProject(path, env, "multiworker")
 
 
 @pytest.fixture(scope="module")
