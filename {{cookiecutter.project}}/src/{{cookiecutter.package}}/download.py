@@ -54,16 +54,22 @@ def download(url: str, sha256: str, target: Path) -> Path:
 
 def _copy(url: str, file) -> str:
     """Stream ``url`` into ``file``; return the SHA-256 of what arrived."""
-    digest = hashlib.sha256()
+    digest, received = hashlib.sha256(), 0
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+            promised = response.headers.get("Content-Length")
             for block in iter(lambda: response.read(1 << 20), b""):
                 digest.update(block)
                 file.write(block)
+                received += len(block)
     except urllib.error.HTTPError as err:
         raise ValueError(f"{url}: the server answered {err.code} {err.reason}") from None
     except urllib.error.URLError as err:
         raise ValueError(f"{url}: cannot connect ({err.reason}); are you online?") from None
     except (http.client.HTTPException, OSError) as err:
         raise ValueError(f"{url}: the download broke off ({err!r}); try again") from None
+    if promised is not None and received != int(promised):
+        raise ValueError(
+            f"{url}: the download broke off after {received} of {promised} bytes; try again"
+        )
     return digest.hexdigest()
