@@ -109,12 +109,12 @@ def readable(summary: dict) -> str:
             f"VAE on {summary['dataset']}: {summary['train_images']} training images of "
             f"{height}x{width}, {summary['held_out_images']} held out; {summary['steps']} steps"
             + (f" (resumed from step {resumed})" if resumed else ""),
-            f"held out, negative ELBO   {summary['negative_elbo']:8.3f} nats per image "
+            f"held out, negative ELBO {summary['negative_elbo']:8.3f} nats per image "
             "(the NLL is at most this)",
-            f"without a latent code     {summary['independent_pixels_nll']:8.3f} nats per image "
+            f"without a latent code   {summary['independent_pixels_nll']:8.3f} nats per image "
             "(independent pixels, each fitted by MLE)",
-            f"pictures                  {', '.join(summary['pictures'].values())}",
-            f"time                      {summary['seconds']:.1f} s on {summary['replicas']} "
+            f"pictures                {', '.join(summary['pictures'].values())}",
+            f"time                    {summary['seconds']:.1f} s on {summary['replicas']} "
             f"replica(s), {summary['workers']} worker(s)",
         ]
     )

@@ -14,6 +14,7 @@ maximum likelihood through a bound.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from .._tf import import_tensorflow
@@ -72,6 +73,9 @@ class VAE(keras.Model):
         # Listed here, Keras resets them when it starts a new epoch (or log interval).
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
 
+    def build(self, input_shape):
+        pass  # the encoder and the decoder were built from their keras.Input: nothing left
+
     def call(self, images):
         """The decoder's logits for each image's most likely code (z = z_mean)."""
         z_mean, _ = self.encoder(images)
@@ -111,5 +115,6 @@ def build_vae(image_shape, latent_dim: int = 8, learning_rate: float = 1e-3, see
     encoder = build_encoder(tuple(image_shape), latent_dim)
     decoder = build_decoder(tuple(image_shape), latent_dim)
     vae = VAE(encoder, decoder, noise_seed=seed)
+    vae(np.zeros((1, *image_shape), np.float32))  # a first call marks the model as built
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return vae
