@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package }} import distribute
-from {{ cookiecutter.package }}.distribute import SlurmEnvError
+from {{ cookiecutter.package }}.trainer import slurm as distribute
+from {{ cookiecutter.package }}.trainer.slurm import SlurmEnvError
 
 
 @pytest.mark.parametrize(
@@ -112,10 +112,9 @@ def test_one_task_means_no_multi_worker():
 
 
 def test_single_process_gets_a_local_strategy():
-    from {{ cookiecutter.package }}._tf import import_tensorflow
+    from {{ cookiecutter.package }}.trainer.strategy import choose, tf
 
-    tf = import_tensorflow()
-    strategy, is_chief = distribute.choose_strategy(tf, env={})
+    strategy, is_chief = choose(env={})
     assert is_chief
     assert not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 

@@ -93,20 +93,29 @@ def test_a_fresh_start_rewrites_a_half_written_settings_file(tmp_path, capsys):
     (directory / "fit-settings.json").write_text('{"model": "gau')
     code, _, err = fit(capsys, *FIT, "--steps", "20", "--checkpoint-dir", str(directory))
     assert code == 0, err
-    assert json.loads((directory / "fit-settings.json").read_text())["model"] == "gaussian"
+    assert json.loads((directory / "fit-settings.json").read_text())["model"] == "Gaussian"
 
 
 def test_a_worker_does_not_read_the_settings_the_chief_is_writing(tmp_path):
     """Workers start together; on a fresh directory only the chief touches the settings."""
-    from {{ cookiecutter.package }} import mle, training
+    import keras
+
+    from {{ cookiecutter.package }} import mle
+    from {{ cookiecutter.package }}.trainer.checkpoints import Checkpoints, tf
 
     directory = tmp_path / "ck"
     directory.mkdir()
     half = '{"model": "gau'
     (directory / "fit-settings.json").write_text(half)  # the chief, caught mid-write
-    x = np.random.default_rng(0).normal(size=(100, 2))
     model = mle.Gaussian(2)
-    training.fit(model, x, steps=20, checkpoint_every=10, checkpoint_dir=directory, is_chief=False)
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    model.optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64)
+    parts = {"model": model, "optimizer": model.optimizer, "step": step}
+    saver = Checkpoints(directory, 10, {"model": "Gaussian"}, objects=parts, is_chief=False)
+    for number in (10, 20):
+        step.assign(number)
+        saver.save(number)
     assert (directory / "fit-settings.json").read_text() == half  # neither read nor written
     assert not list(directory.glob("ckpt-*"))  # a worker's own saves go to a temporary dir
 

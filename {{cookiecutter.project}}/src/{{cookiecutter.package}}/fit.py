@@ -5,314 +5,212 @@
     python -m <package> fit --model gaussian --data my_points.csv --json
 
 Without ``--data`` the points come from the toy world map (``data.world_map``).
-With ``--checkpoint-dir`` a fit stopped by SIGTERM/SIGUSR1 (Slurm's warning
-before a time limit or preemption) saves, exits with code 75, and resumes when
-the same command is run again.
+Gradient descent runs through the trainer (``trainer/``): with ``--checkpoint-dir``
+a fit stopped by SIGTERM/SIGUSR1 (Slurm's warning before a time limit or
+preemption) saves, exits with code 75, and resumes when the same command is run again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
+import math
 import time
 from pathlib import Path
 
-from .cli_types import positive_float, positive_int
+from . import trainer
+from .cli_types import positive_int
 
-BAD_INPUT_EXIT = 2
-#: Exit code when another worker of a multi-worker fit died.
-LOST_WORKER_EXIT = 1
 MODELS = ("gaussian", "box", "gmm")
-
-
-def seed_type(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**31:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 2147483647")
-    return value
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "fit",
         help="fit a density (gaussian, box, gmm) to points by maximum likelihood",
-        description=__doc__.split("\n\n")[0],
+        description="fit: fit a density to points by maximum likelihood and report it.",
     )
-    parser.add_argument("--model", required=True, choices=MODELS, help="the family p_theta")
-    parser.add_argument(
-        "--components",
-        type=positive_int,
-        metavar="K",
-        help="mixture components, for --model gmm (default: 3)",
-    )
-    parser.add_argument(
-        "--steps", type=positive_int, default=500, help="gradient-descent steps (default: 500)"
-    )
-    parser.add_argument(
-        "--lr", type=positive_float, default=0.05, help="Adam's learning rate (default: 0.05)"
-    )
-    parser.add_argument(
-        "--seed",
-        type=seed_type,
-        default=0,
-        help="seed for the toy data, the start and the batch order (default: 0)",
-    )
-    parser.add_argument(
-        "--n",
-        type=positive_int,
-        metavar="POINTS",
-        help="size of the toy world-map data set (default: 2000)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=positive_int,
-        metavar="B",
-        help="points per step (default: all of them, full batch)",
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("--model", required=True, choices=MODELS, help="the family p_theta")
+    add("--components", type=positive_int, metavar="K", help="for --model gmm (default: 3)")
+    trainer.add_arguments(parser, steps=500, learning_rate=0.05)
+    add("--n", type=positive_int, metavar="POINTS", help="toy world-map points (default: 2000)")
+    add(
         "--data",
         type=Path,
         metavar="FILE",
         help="your own points instead of the toy set: .npy or .csv, N x D",
     )
-    parser.add_argument(
+    add(
         "--closed-form",
         action="store_true",
         help="use the formula for the MLE instead of gradient descent "
         "(gaussian; the box always does)",
     )
-    parser.add_argument(
+    add(
         "--plot",
         type=Path,
         metavar="PNG",
         help="save data, samples and density side by side (2-D data)",
     )
-    parser.add_argument(
-        "--checkpoint-dir",
-        type=Path,
-        metavar="DIR",
-        help="save checkpoints here and resume from them",
-    )
-    parser.add_argument(
-        "--checkpoint-every",
-        type=positive_int,
-        default=100,
-        metavar="STEPS",
-        help="steps between checkpoints (default: 100)",
-    )
-    parser.add_argument(
-        "--logdir",
-        type=Path,
-        metavar="DIR",
-        help="write TensorBoard logs here: the NLL per step, a picture of the fit "
-        "(open with: tensorboard --logdir DIR)",
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print the result as one JSON object on stdout"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     parser.set_defaults(func=run)
     return parser
 
 
-class BadInput(ValueError):
-    pass
+def run(args: argparse.Namespace) -> int:
+    return trainer.run_command(lambda: fit_and_report(args))
 
 
-def _load(args):
-    """Everything that can be wrong with the input is found here, before any fitting."""
-    from .data import check_mle_exists, load_points, world_map
+def fit_and_report(args: argparse.Namespace) -> int:
+    """Check everything, fit, then (the chief) plot and print the report."""
+    began = time.monotonic()
+    x, source, components = load(args)
+    check_outputs(args, x)
+    closed_form = args.closed_form or args.model == "box"
+    if closed_form:
+        model = make_density(args.model, x, components, args.seed).fit_closed_form(x)
+        result = None
+    else:
+        build = density_builder(args.model, x, components, args.lr, args.seed)
+        result = trainer.fit(build, x, trainer.Settings.from_args(args), picture(args, x))
+        model = result.model
+    if result is not None and not result.is_chief:
+        return 0  # the chief writes the plot and prints the result
+    nll = model.nll(x)
+    if args.plot is not None:
+        from .plots import plot_fit
+
+        title = f"{args.model}: NLL {nll:.4f} nats/point"
+        plot_fit(model, x, args.plot, title=title, seed=args.seed)
+    report = summary(args, model, result, nll, source, components, x.shape)
+    report["seconds"] = round(time.monotonic() - began, 3)
+    print(json.dumps(report) if args.json else readable(report))
+    return 0
+
+
+def load(args):
+    """The points, where they came from, and the number of components; ValueError if bad."""
+    from .data import world_map
+    from .points import load_points
 
     if args.components is not None and args.model != "gmm":
-        raise BadInput("--components applies only to --model gmm")
+        raise ValueError("--components applies only to --model gmm")
     if args.closed_form and args.model == "gmm":
-        raise BadInput(
+        raise ValueError(
             "a mixture has no closed-form MLE; drop --closed-form to fit it by gradient descent"
         )
     if args.data is not None and args.n is not None:
-        raise BadInput("--n sets the size of the toy data set; it cannot be used with --data")
-    try:
-        if args.data is not None:
-            x, source = load_points(args.data), str(args.data)
-        else:
-            x, source = world_map(args.n or 2000, seed=args.seed), "world map (toy)"
-    except ValueError as err:
-        raise BadInput(str(err)) from None
-    components = args.components or 3
-    if args.model == "gmm" and len(x) < components:
-        raise BadInput(f"{len(x)} points cannot fit {components} components")
+        raise ValueError("--n sets the size of the toy data set; it cannot be used with --data")
+    if args.data is not None:
+        x, source = load_points(args.data), str(args.data)
+    else:
+        x, source = world_map(args.n or 2000, seed=args.seed), "world map (toy)"
+    return x, source, args.components or 3
+
+
+def check_outputs(args, x) -> None:
+    """Everything else that can be wrong, found before any fitting."""
+    from . import mle
+
     try:  # for every fitting method: a wrong answer is worse than none
-        check_mle_exists(x, args.model, components)
+        mle.make_model(args.model, x.shape[1], args.components or 3).check_mle_exists(x)
     except ValueError as err:
-        raise BadInput(f"{source}: {err}") from None
+        source = args.data if args.data is not None else "world map (toy)"
+        raise ValueError(f"{source}: {err}") from None
     if args.plot is not None:
         if x.shape[1] != 2:
-            raise BadInput(f"--plot shows 2-D data; these points have {x.shape[1]} coordinates")
+            raise ValueError(f"--plot shows 2-D data; these points have {x.shape[1]} coordinates")
         from matplotlib.figure import Figure
 
         formats = Figure().canvas.get_supported_filetypes()
         if args.plot.suffix.lstrip(".").lower() not in formats:
-            raise BadInput(
+            raise ValueError(
                 f"--plot {args.plot}: use a file name ending in .png "
                 f"(or one of: {', '.join(sorted(formats))})"
             )
         if args.plot.is_dir():
-            raise BadInput(f"--plot {args.plot} is a directory; give a file name")
+            raise ValueError(f"--plot {args.plot} is a directory; give a file name")
+    plot_dir = args.plot.parent if args.plot is not None else None
     for option, directory in (
         ("--checkpoint-dir", args.checkpoint_dir),
         ("--logdir", args.logdir),
-        ("--plot", args.plot.parent if args.plot is not None else None),
+        ("--plot", plot_dir),
     ):
         if directory is not None:
-            check_writable(option, directory)
-    return x, source, components
+            trainer.check_writable(option, directory)
 
 
-def check_writable(option: str, directory: Path) -> None:
-    """Make ``directory`` (if needed) and write a file in it: fail now, not after the fit."""
-    import tempfile
+def make_density(family: str, x, components: int, seed: int):
+    """The family, started from the data (its ``initialize``: same data and seed, same start)."""
+    from . import mle
 
-    if directory.exists() and not directory.is_dir():
-        raise BadInput(f"{option} {directory} exists and is not a directory")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as err:
-        raise BadInput(
-            f"{option}: cannot write in {directory} ({err.strerror or err}); "
-            "choose a directory you can write to"
-        ) from None
+    return mle.make_model(family, x.shape[1], components).initialize(x, seed=seed)
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        x, source, components = _load(args)
-    except BadInput as err:
-        print(f"error: {err}", file=sys.stderr)
-        return BAD_INPUT_EXIT
+def density_builder(family: str, x, components: int, learning_rate: float, seed: int):
+    """``build_model`` for the trainer: the started density, compiled with Adam."""
+    if not (isinstance(learning_rate, int | float) and math.isfinite(learning_rate)):
+        learning_rate = -1.0
+    if learning_rate <= 0:
+        raise ValueError("learning rate must be a finite number above 0")
 
-    from . import distribute, mle, preemption, training
+    def build_model():
+        import keras
 
-    # Before any other TensorFlow work: several srun tasks -> one multi-worker fit.
-    try:
-        strategy, is_chief = distribute.choose_strategy(training.tf)
-    except distribute.SlurmEnvError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return BAD_INPUT_EXIT
-    rank, workers = distribute.rank_and_workers(strategy)
-    if workers > 1:
-        print(
-            f"worker {rank} of {workers} ({distribute.strategy_name(strategy)}, "
-            f"{strategy.num_replicas_in_sync} replicas in sync)"
-            + ("; the chief: writes checkpoints and results" if is_chief else ""),
-            file=sys.stderr,
-            flush=True,
-        )
+        model = make_density(family, x, components, seed)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=False)
+        return model
 
-    began = time.monotonic()
-    with strategy.scope():  # the model's variables live on every replica
-        model = mle.make_model(args.model, x.shape[1], components)
-    try:
-        result = training.fit(
-            model,
-            x,
-            steps=args.steps,
-            learning_rate=args.lr,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            closed_form=args.closed_form,
-            checkpoint_dir=args.checkpoint_dir,
-            checkpoint_every=args.checkpoint_every,
-            logdir=args.logdir,
-            progress=not args.no_progress,
-            strategy=strategy,
-            is_chief=is_chief,
-        )
-    except preemption.Interrupted as stop:
-        print(str(stop), file=sys.stderr, flush=True)
-        return _finish(preemption.INTERRUPTED_EXIT, strategy)  # all have printed it
-    except (ValueError, FloatingPointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return BAD_INPUT_EXIT
-    except (training.tf.errors.UnavailableError, training.tf.errors.AbortedError) as err:
-        if workers == 1:
-            raise
-        # Another worker died (or its node): the all-reduce of the gradients broke.
-        lines = [line for line in str(err).splitlines() if "aborted by" in line]
-        first = (lines or str(err).strip().splitlines() or [type(err).__name__])[0].strip()
-        print(
-            f"error: worker {rank} lost contact with the other workers ({first}); one of them "
-            "probably died: look for its error above. Resubmit with the same checkpoint "
-            "directory to resume.",
-            file=sys.stderr,
-            flush=True,
-        )
-        return LOST_WORKER_EXIT
+    return build_model
 
-    if not is_chief:  # the chief writes the plot and prints the result
-        return _finish(0, strategy)
-    if args.plot is not None:
+
+def picture(args, x):
+    """``report`` for the trainer: the fit drawn as ``--plot`` draws it, for TensorBoard."""
+    if args.logdir is None or x.shape[1] != 2:
+        return None
+
+    def report(model, step):
+        import io
+
+        import matplotlib.image
+
         from .plots import plot_fit
 
-        plot_fit(
-            model,
-            x,
-            args.plot,
-            title=f"{args.model}: NLL {result.nll:.4f} nats/point",
-            seed=args.seed,
-        )
+        png = io.BytesIO()
+        plot_fit(model, x, png, title=f"{model.family} after {step} steps", seed=args.seed)
+        png.seek(0)
+        return {"fit": matplotlib.image.imread(png, format="png")}
 
-    report = {
+    return report
+
+
+def summary(args, model, result, nll, source, components, shape) -> dict:
+    trained = result is not None
+    return {
         "model": args.model,
         "components": components if args.model == "gmm" else None,
-        "method": result.method,
-        "nll": result.nll,
+        "method": "gradient descent" if trained else "closed form",
+        "nll": nll,
+        "last_batch_nll": result.metrics.get("nll") if trained else None,
         "params": model.params(),
-        "steps": result.steps,
-        "resumed_from_step": result.resumed_from_step,
-        "learning_rate": args.lr if result.method != "closed form" else None,
+        "steps": result.steps if trained else 0,
+        "resumed_from_step": result.resumed_from_step if trained else 0,
+        "learning_rate": args.lr if trained else None,
         "batch_size": args.batch_size,
         "seed": args.seed,
         "data": source,
-        "n": int(x.shape[0]),
-        "dim": int(x.shape[1]),
+        "n": int(shape[0]),
+        "dim": int(shape[1]),
         "plot": str(args.plot) if args.plot else None,
         "checkpoint_dir": str(args.checkpoint_dir) if args.checkpoint_dir else None,
         "logdir": str(args.logdir) if args.logdir else None,
-        "seconds": round(time.monotonic() - began, 3),
-        "workers": workers,
-        "replicas": int(strategy.num_replicas_in_sync),
-        "strategy": distribute.strategy_name(strategy),
+        "workers": result.workers if trained else 1,
+        "replicas": result.replicas if trained else 1,
+        "strategy": result.strategy if trained else "default",
     }
-    print(json.dumps(report) if args.json else _readable(report))
-    return _finish(0, strategy)
 
 
-def _finish(code: int, strategy) -> int:
-    """With several workers: wait for all, then leave at once, together.
-
-    A worker that exits while another still runs makes TensorFlow log alarming
-    (harmless) "stopped sending heartbeats" / "Failed to send RPC" errors, and
-    Python's slow clean-up of TensorFlow makes that likely. So the workers meet
-    once more (an all-reduce) after the chief has written everything, then exit.
-    """
-    from . import distribute
-
-    if distribute.rank_and_workers(strategy)[1] > 1:
-        distribute.barrier(strategy)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
-
-
-def _readable(report: dict) -> str:
+def readable(report: dict) -> str:
     import numpy as np
 
     how = report["method"]
@@ -326,9 +224,15 @@ def _readable(report: dict) -> str:
     lines = [
         f"model   {name}, fitted by {how}",
         f"data    {report['data']}: {report['n']} points in {report['dim']}-D",
-        f"NLL     {report['nll']:.4f} nats per point (mean negative log-likelihood)",
-        "params",
+        f"NLL     {report['nll']:.4f} nats per point (mean negative log-likelihood of all "
+        "points, after the last step)",
     ]
+    if report["last_batch_nll"] is not None:
+        lines.append(
+            f"        {report['last_batch_nll']:.4f} on the last step's batch, before that "
+            "step (the progress display's number)"
+        )
+    lines.append("params")
     for key, value in report["params"].items():
         text = np.array2string(np.asarray(value), precision=4, suppress_small=True)
         rows = [row for row in text.splitlines() if row.strip()]

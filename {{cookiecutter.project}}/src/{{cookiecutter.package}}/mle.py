@@ -16,7 +16,10 @@ The lecture's framework, in code:
   log-likelihood (NLL) is how a neural network is trained, with a loss.
 
 Three families, one interface (``log_prob``, ``nll``, ``sample``, and
-``fit_closed_form`` where a formula exists; ``training.fit`` fits any of them):
+``fit_closed_form`` where a formula exists). Each is a ``keras.Model`` whose
+``train_step`` is one step of gradient descent on the NLL, so Keras's own
+``model.fit`` trains it, and so does the project's trainer (``python -m
+<package> fit``: checkpoints, Slurm, several GPUs):
 
 * ``Gaussian``: one bell, full covariance.
 * ``Box``: uniform on an axis-aligned rectangle -- the lecture's world map model.
@@ -33,9 +36,10 @@ import math
 import numpy as np
 
 from ._tf import import_tensorflow
-from .data import check_points
+from .kmeans import kmeans, nearest
 
 tf = import_tensorflow()
+import keras  # noqa: E402  (after TensorFlow, imported quietly)
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -75,75 +79,86 @@ def _gaussian_log_prob(x, loc, scale_tril):
     return tf.transpose(log_n)  # (N, K)
 
 
-class Density(tf.Module):
-    """What every family offers. Subclasses define ``log_prob``, ``sample``, ``mean``,
-    ``covariance`` and ``params``; ``fit`` is gradient descent on the NLL.
+def _weight(model, name, shape, value=0.0, trainable=True):
+    """A parameter of ``model``, filled with ``value`` (Keras's ``add_weight``)."""
+    start = np.broadcast_to(np.asarray(value, np.float32), shape)
+    return model.add_weight(
+        shape=shape, initializer=lambda *_, **__: start.copy(), trainable=trainable, name=name
+    )
 
-    Variables are created in ``__init__`` (shapes only) and given values by
-    ``initialize(x)``, so a model can be built under a ``tf.distribute`` strategy's
-    ``scope()`` and trained by the same loop on one or many devices.
+
+class Density(keras.Model):
+    """What every family offers: ``log_prob``, ``nll``, ``sample(n, seed)``, ``mean()``,
+    ``covariance()``, ``params()`` (for JSON), ``initialize(x, seed)`` and
+    ``check_mle_exists(x)``; ``train_step`` is the lesson's step.
+
+    Parameters are made in ``__init__`` (shapes only) and given values by
+    ``initialize(x)``, the start that gradient descent improves on.
     """
 
     family = "density"
-    #: True when gradient descent can fit this family (the box cannot; see ``Box``).
-    trainable = True
+    #: True for a family that gradient descent cannot fit (the box; see ``Box``).
+    closed_form_only = False
+    #: Why a width of 0 along an axis has no maximum likelihood, in this family's terms.
+    flat_axis = "its width there shrinks to 0"
 
-    def __init__(self, dim: int, name: str | None = None):
-        super().__init__(name=name)
-        if int(dim) < 1:
-            raise ValueError(f"dimension must be 1 or more, got {dim}")
+    def __init__(self, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(dim, bool) or int(dim) != dim or dim < 1:
+            raise ValueError(f"dimension must be a whole number, 1 or more; got {dim}")
         self.dim = int(dim)
 
-    # -- the interface ------------------------------------------------------------
+    # -- the lesson: the NLL and one step of gradient descent ----------------------------
     def log_prob(self, x):
         """log p_theta(x) for each row of x: a tensor of shape (N,)."""
         raise NotImplementedError
 
-    def nll(self, x) -> float:
+    def call(self, x):
+        return self.log_prob(x)
+
+    def train_step(self, x):
+        """One step of gradient descent: batch -> NLL (the loss) -> gradient -> optimizer step.
+
+        A neural network is trained by the very same step; only ``log_prob`` is bigger.
+        """
+        with tf.GradientTape() as tape:  # records the computation, to differentiate it
+            nll = -tf.reduce_mean(self.log_prob(x))  # mean NLL of the batch
+        gradients = tape.gradient(nll, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
+        return {"nll": nll}  # of this batch, before the step
+
+    def nll(self, x, chunk: int = 65536) -> float:
         """Mean negative log-likelihood per point, -1/N sum_i log p_theta(x_i), in nats."""
-        x = self._points(x)
-        return float(-tf.reduce_mean(tf.cast(self.log_prob(x), tf.float64)))
-
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """Draw ``n`` new points from p_theta; the same seed gives the same points."""
-        raise NotImplementedError
-
-    def mean(self) -> np.ndarray:
-        raise NotImplementedError
-
-    def covariance(self) -> np.ndarray:
-        raise NotImplementedError
-
-    def params(self) -> dict:
-        """The fitted parameters as plain Python lists (ready for JSON)."""
-        raise NotImplementedError
-
-    def initialize(self, x, seed: int = 0) -> Density:
-        """Give the parameters starting values suited to the data's location and scale."""
-        raise NotImplementedError
+        x = np.asarray(x, np.float32)
+        total = sum(
+            float(tf.reduce_sum(tf.cast(self.log_prob(x[i : i + chunk]), tf.float64)))
+            for i in range(0, len(x), chunk)
+        )
+        return -total / len(x)
 
     def fit_closed_form(self, x) -> Density:
-        """Set the parameters to the MLE by a formula, where one exists.
+        """Set the parameters to the MLE by a formula, where one exists."""
+        raise NotImplementedError(f"the {self.family} has no closed-form MLE; use gradient descent")
 
-        (Gradient descent is ``training.fit(model, x)``, for every family.)
+    def check_mle_exists(self, x: np.ndarray) -> None:
+        """Raise ``ValueError`` if no maximum-likelihood estimate exists for the points ``x``.
+
+        Where none exists, gradient descent does not fail: it shrinks a width towards
+        0 and reports an NLL that falls without limit (a wrong answer, not an error).
+        Every family needs the model's dimension and some spread along every axis.
         """
-        raise NotImplementedError(
-            f"the {self.family} has no closed-form maximum likelihood estimate; "
-            "use training.fit(model, x)"
-        )
-
-    # -- helpers --------------------------------------------------------------------
-    def _array(self, x, name: str = "x") -> np.ndarray:
-        """``x`` checked (see ``data.check_points``) and matched to the model's dimension."""
-        array = check_points(x, name)
-        if array.shape[1] != self.dim:
+        if x.shape[1] != self.dim:
+            raise ValueError(f"points have {x.shape[1]} coordinates, the model has {self.dim}")
+        low, high = x.min(axis=0), x.max(axis=0)
+        flat = np.flatnonzero(high <= low)
+        if flat.size:
+            axis = int(flat[0])
             raise ValueError(
-                f"{name}: points have {array.shape[1]} coordinates, the model has {self.dim}"
+                f"every point has the same value on axis {axis} (column {axis + 1}, value "
+                f"{low[axis]:g}): the {self.family} likelihood grows without limit as "
+                f"{self.flat_axis}, so no maximum-likelihood estimate exists; "
+                "drop that column or use more varied data"
             )
-        return array
-
-    def _points(self, x, name: str = "x"):
-        return x if isinstance(x, tf.Tensor) else tf.constant(self._array(x, name))
 
     def _set_scale(self, x: np.ndarray) -> None:
         """Remember the data's centre and spread (not trained).
@@ -153,9 +168,8 @@ class Density(tf.Module):
         kilometres, so one learning rate works for any data set (preconditioning).
         """
         spread = x.std(axis=0)
-        spread = np.where(spread > 0, spread, 1.0)
         self.shift.assign(x.mean(axis=0))
-        self.spread.assign(spread)
+        self.spread.assign(np.where(spread > 0, spread, 1.0))
 
 
 class Gaussian(Density):
@@ -168,14 +182,18 @@ class Gaussian(Density):
     """
 
     family = "gaussian"
+    flat_axis = "it flattens there (its covariance is singular)"
 
-    def __init__(self, dim: int, name: str | None = None):
-        super().__init__(dim, name)
-        d = self.dim
-        self.shift = tf.Variable(tf.zeros([d]), trainable=False, name="shift")
-        self.spread = tf.Variable(tf.ones([d]), trainable=False, name="spread")
-        self.loc_raw = tf.Variable(tf.zeros([d]), name="loc_raw")
-        self.tril_raw = tf.Variable(tf.eye(d) * float(_softplus_inverse(1.0)), name="tril_raw")
+    def __init__(self, dim: int, **kwargs):
+        super().__init__(dim, **kwargs)
+        self._parameters(self.dim)
+
+    def _parameters(self, d: int, k: tuple = ()) -> None:
+        """mu and L (``k``: one of each per mixture component); the data's scale."""
+        self.shift = _weight(self, "shift", (d,), 0.0, trainable=False)
+        self.spread = _weight(self, "spread", (d,), 1.0, trainable=False)
+        self.loc_raw = _weight(self, "loc_raw", (*k, d))
+        self.tril_raw = _weight(self, "tril_raw", (*k, d, d), np.eye(d) * _softplus_inverse(1.0))
 
     @property
     def loc(self):
@@ -186,7 +204,6 @@ class Gaussian(Density):
         return self.spread[:, None] * _tril(self.tril_raw)
 
     def log_prob(self, x):
-        x = self._points(x)
         return _gaussian_log_prob(x, self.loc[None], self.scale_tril[None])[:, 0]
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
@@ -194,31 +211,45 @@ class Gaussian(Density):
         return (self.loc + tf.linalg.matvec(self.scale_tril, z)).numpy()
 
     def mean(self) -> np.ndarray:
-        return self.loc.numpy()
+        return np.asarray(self.loc)
 
     def covariance(self) -> np.ndarray:
-        scale = self.scale_tril.numpy().astype(np.float64)
+        scale = np.asarray(self.scale_tril, np.float64)
         return scale @ scale.T
 
     def params(self) -> dict:
         return {
-            "loc": self.loc.numpy().tolist(),
-            "scale_tril": self.scale_tril.numpy().tolist(),
+            "loc": np.asarray(self.loc).tolist(),
+            "scale_tril": np.asarray(self.scale_tril).tolist(),
             "covariance": self.covariance().tolist(),
         }
 
-    def initialize(self, x, seed: int = 0) -> Gaussian:
-        """Start at a randomly chosen data point, round, as wide as the data."""
-        x = self._array(x)
+    def check_mle_exists(self, x: np.ndarray) -> None:
+        """Also: more points than dimensions, not all on a line or plane."""
         if len(x) <= self.dim:
             raise ValueError(
-                f"{len(x)} point(s) in {self.dim}-D: a Gaussian needs more points than "
+                f"{len(x)} point(s) in {self.dim}-D: a {self.family} needs more points than "
                 "dimensions (with fewer, the likelihood grows without limit as it shrinks)"
             )
+        super().check_mle_exists(x)
+        # Rank of the standardised points: tiny singular values mean a flat direction.
+        values = np.asarray(x, np.float64)
+        z = (values - values.mean(axis=0)) / values.std(axis=0)
+        singular = np.linalg.svd(z / np.sqrt(len(x)), compute_uv=False)
+        if singular.min() <= 1e-5 * singular.max():
+            raise ValueError(
+                f"the points lie on a line or plane in {self.dim}-D (one column is a "
+                "combination of the others, so their covariance is singular): no "
+                f"maximum-likelihood {self.family} exists; drop a redundant column"
+            )
+
+    def initialize(self, x, seed: int = 0) -> Gaussian:
+        """Start at a randomly chosen data point, round, as wide as the data."""
+        self.check_mle_exists(x)
         self._set_scale(x)
         start = x[np.random.default_rng(seed).integers(len(x))]
-        self.loc_raw.assign((start - self.shift.numpy()) / self.spread.numpy())
-        self.tril_raw.assign(tf.eye(self.dim) * float(_softplus_inverse(1.0)))
+        self.loc_raw.assign((start - np.asarray(self.shift)) / np.asarray(self.spread))
+        self.tril_raw.assign(np.eye(self.dim) * _softplus_inverse(1.0))
         return self
 
     def fit_closed_form(self, x) -> Gaussian:
@@ -226,20 +257,13 @@ class Gaussian(Density):
 
         Setting the gradient of the log-likelihood to zero gives these formulas.
         """
-        x = self._array(x).astype(np.float64)
+        self.check_mle_exists(x)
+        x = np.asarray(x, np.float64)
         self._set_scale(x)
         mu = x.mean(axis=0)
-        centred = x - mu
-        cov = centred.T @ centred / len(x)
-        try:
-            chol = np.linalg.cholesky(cov)
-        except np.linalg.LinAlgError:
-            raise ValueError(
-                "the points' covariance is singular (fewer points than dimensions, or the "
-                "points lie on a line or plane): no Gaussian density fits them"
-            ) from None
-        spread = self.spread.numpy().astype(np.float64)
-        self.loc_raw.assign((mu - self.shift.numpy()) / spread)
+        chol = np.linalg.cholesky((x - mu).T @ (x - mu) / len(x))
+        spread = np.asarray(self.spread, np.float64)
+        self.loc_raw.assign((mu - np.asarray(self.shift)) / spread)
         pre = chol / spread[:, None]
         diag = np.maximum(np.diag(pre) - 1e-6, 1e-12)
         self.tril_raw.assign(np.tril(pre, -1) + np.diag(_softplus_inverse(diag)))
@@ -261,61 +285,53 @@ class Box(Density):
     NLL rewards putting density where the points are. The land fills much of its
     bounding box, evenly, while a Gaussian spends density on a bell shape the
     data do not have, and on the sea around it. But one new point outside the
-    box has log p = -inf: the box cannot generalise beyond what it has seen, and
-    on data shaped like a bell it loses to the Gaussian everywhere.
+    box has log p = -inf: the box cannot generalise beyond what it has seen.
 
     Gradient descent cannot find it: the NLL is infinite once a point is outside,
-    and inside its gradient only says "shrink". So ``training.fit`` uses the formula.
+    and inside its gradient only says "shrink". So the box is fitted by the formula.
     """
 
     family = "box"
-    trainable = False
+    closed_form_only = True
+    flat_axis = "its width there shrinks to 0 (1 / volume is infinite)"
 
-    def __init__(self, dim: int, name: str | None = None):
-        super().__init__(dim, name)
-        self.low = tf.Variable(tf.zeros([self.dim]), trainable=False, name="low")
-        self.high = tf.Variable(tf.ones([self.dim]), trainable=False, name="high")
+    def __init__(self, dim: int, **kwargs):
+        super().__init__(dim, **kwargs)
+        self.low = _weight(self, "low", (self.dim,), 0.0, trainable=False)
+        self.high = _weight(self, "high", (self.dim,), 1.0, trainable=False)
 
     def log_prob(self, x):
-        x = self._points(x)
         inside = tf.reduce_all((x >= self.low) & (x <= self.high), axis=-1)
         log_density = -tf.reduce_sum(tf.math.log(self.high - self.low))
         # tf.where, not a multiplication by 0/1: 0 * inf would be NaN.
-        return tf.where(inside, log_density, tf.constant(-np.inf, x.dtype))
+        return tf.where(inside, log_density, tf.constant(-np.inf, tf.float32))
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         u = tf.random.stateless_uniform([int(n), self.dim], seed=[int(seed), 0])
         return (self.low + (self.high - self.low) * u).numpy()
 
     def mean(self) -> np.ndarray:
-        return ((self.low + self.high) / 2).numpy()
+        return (np.asarray(self.low) + np.asarray(self.high)) / 2
 
     def covariance(self) -> np.ndarray:
-        width = (self.high - self.low).numpy().astype(np.float64)
+        width = np.asarray(self.high, np.float64) - np.asarray(self.low, np.float64)
         return np.diag(width**2 / 12)
 
     def params(self) -> dict:
-        return {"low": self.low.numpy().tolist(), "high": self.high.numpy().tolist()}
+        return {"low": np.asarray(self.low).tolist(), "high": np.asarray(self.high).tolist()}
 
     def initialize(self, x, seed: int = 0) -> Box:
         return self.fit_closed_form(x)
 
     def fit_closed_form(self, x) -> Box:
         """low_hat = per-axis minimum, high_hat = per-axis maximum of the points."""
-        x = self._array(x)
-        low, high = x.min(axis=0), x.max(axis=0)
-        flat = np.flatnonzero(high <= low)
-        if flat.size:
-            raise ValueError(
-                f"every point has the same value on axis {int(flat[0])} ({low[flat[0]]}): "
-                "a box of width 0 has no density (1 / volume is infinite)"
-            )
-        self.low.assign(low)
-        self.high.assign(high)
+        self.check_mle_exists(x)
+        self.low.assign(x.min(axis=0))
+        self.high.assign(x.max(axis=0))
         return self
 
 
-class GaussianMixture(Density):
+class GaussianMixture(Gaussian):
     """K Gaussians with weights: p(x) = sum_k w_k N(x; mu_k, Sigma_k), sum_k w_k = 1.
 
     The weights come from K unconstrained ``logits`` through a softmax. In log
@@ -330,88 +346,87 @@ class GaussianMixture(Density):
 
     family = "gmm"
 
-    def __init__(self, dim: int, components: int = 3, name: str | None = None):
-        super().__init__(dim, name)
+    def __init__(self, dim: int, components: int = 3, **kwargs):
         if isinstance(components, bool) or int(components) != components or components < 1:
             raise ValueError(f"components (K) must be a whole number, 1 or more; got {components}")
-        k, d = int(components), self.dim
-        self.components = k
-        self.shift = tf.Variable(tf.zeros([d]), trainable=False, name="shift")
-        self.spread = tf.Variable(tf.ones([d]), trainable=False, name="spread")
-        self.logits = tf.Variable(tf.zeros([k]), name="logits")
-        self.loc_raw = tf.Variable(tf.zeros([k, d]), name="loc_raw")
-        self.tril_raw = tf.Variable(
-            tf.eye(d, batch_shape=[k]) * float(_softplus_inverse(1.0)), name="tril_raw"
-        )
+        self.components = int(components)
+        super().__init__(dim, **kwargs)  # the Gaussian's parameters, one set per component
+
+    def _parameters(self, d: int, k: tuple = ()) -> None:
+        super()._parameters(d, (self.components,))
+        self.logits = _weight(self, "logits", (self.components,))
 
     @property
-    def weights(self):
+    def mixture_weights(self):
+        """w_k (``weights`` is Keras's name for all of a model's variables)."""
         return tf.nn.softmax(self.logits)
 
-    @property
-    def loc(self):
-        return self.shift + self.spread * self.loc_raw
-
-    @property
-    def scale_tril(self):
-        return self.spread[:, None] * _tril(self.tril_raw)
-
     def log_prob(self, x):
-        x = self._points(x)
         log_w = tf.nn.log_softmax(self.logits)
         return tf.reduce_logsumexp(log_w + _gaussian_log_prob(x, self.loc, self.scale_tril), -1)
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """Pick a component k with probability w_k, then draw from N(mu_k, Sigma_k)."""
-        which = tf.random.stateless_categorical(self.logits[None], int(n), seed=[int(seed), 1])[0]
+        logits = tf.convert_to_tensor(self.logits)[None]
+        which = tf.random.stateless_categorical(logits, int(n), seed=[int(seed), 1])[0]
         z = tf.random.stateless_normal([int(n), self.dim], seed=[int(seed), 0])
         scale = tf.gather(self.scale_tril, which)
         return (tf.gather(self.loc, which) + tf.linalg.matvec(scale, z)).numpy()
 
     def mean(self) -> np.ndarray:
-        w = self.weights.numpy().astype(np.float64)
-        return w @ self.loc.numpy().astype(np.float64)
+        return np.asarray(self.mixture_weights, np.float64) @ np.asarray(self.loc, np.float64)
 
     def covariance(self) -> np.ndarray:
         """Law of total variance: sum_k w_k (Sigma_k + mu_k mu_k^T) - mu mu^T."""
-        w = self.weights.numpy().astype(np.float64)
-        mu = self.loc.numpy().astype(np.float64)
-        scale = self.scale_tril.numpy().astype(np.float64)
+        w = np.asarray(self.mixture_weights, np.float64)
+        mu = np.asarray(self.loc, np.float64)
+        scale = np.asarray(self.scale_tril, np.float64)
         second = np.einsum("k,kij->ij", w, scale @ np.swapaxes(scale, 1, 2))
         second += np.einsum("k,ki,kj->ij", w, mu, mu)
-        m = w @ mu
-        return second - np.outer(m, m)
+        return second - np.outer(w @ mu, w @ mu)
 
     def params(self) -> dict:
-        scale = self.scale_tril.numpy()
+        scale = np.asarray(self.scale_tril)
         return {
-            "weights": self.weights.numpy().tolist(),
-            "loc": self.loc.numpy().tolist(),
+            "weights": np.asarray(self.mixture_weights).tolist(),
+            "loc": np.asarray(self.loc).tolist(),
             "scale_tril": scale.tolist(),
             "covariance": (scale.astype(np.float64) @ np.swapaxes(scale, 1, 2)).tolist(),
         }
 
-    def initialize(self, x, seed: int = 0) -> GaussianMixture:
-        """Start from a quick k-means (k-means++ seeding, a few Lloyd steps, at most
-        10 000 points): each cluster's share, mean and spread become w_k, mu_k, Sigma_k.
+    def fit_closed_form(self, x):
+        return Density.fit_closed_form(self, x)  # a mixture has no formula
 
-        A mixture's likelihood has many local maxima (two bells sharing one blob,
-        another blob with none); a sensible start avoids most of them. scikit-learn
-        starts its EM from k-means too.
-        """
-        x = self._array(x)
+    def check_mle_exists(self, x: np.ndarray) -> None:
+        """Also: more distinct points than components (a component on a point of its
+        own has a likelihood without limit), and what a Gaussian needs."""
         if len(x) < self.components:
             raise ValueError(
-                f"{len(x)} point(s) cannot start {self.components} components; "
+                f"{len(x)} points cannot fit {self.components} components; "
                 "use fewer components or more data"
             )
+        super().check_mle_exists(x)
+        distinct = len(np.unique(x, axis=0))
+        if distinct <= self.components:
+            raise ValueError(
+                f"{distinct} distinct point(s) for {self.components} components: a component "
+                "on a point of its own has a likelihood without limit; use fewer components"
+            )
+
+    def initialize(self, x, seed: int = 0) -> GaussianMixture:
+        """Start from a quick k-means (at most 10 000 points): each cluster's share,
+        mean and spread become w_k, mu_k, Sigma_k. A mixture's likelihood has many
+        local maxima (two bells sharing one blob, another blob with none); a
+        sensible start avoids most of them.
+        """
+        self.check_mle_exists(x)
         self._set_scale(x)
         rng = np.random.default_rng(seed)
-        z = (x - self.shift.numpy()) / self.spread.numpy()
+        z = (x - np.asarray(self.shift)) / np.asarray(self.spread)
         if len(z) > 10_000:
             z = z[rng.choice(len(z), 10_000, replace=False)]
-        centres = _kmeans(z, self.components, rng)
-        labels = _nearest(z, centres)
+        centres = kmeans(z, self.components, rng)
+        labels = nearest(z, centres)
         weights, tril = np.empty(self.components), np.empty((self.components, self.dim, self.dim))
         for k in range(self.components):
             members = z[labels == k]
@@ -425,29 +440,6 @@ class GaussianMixture(Density):
         self.loc_raw.assign(centres)
         self.tril_raw.assign(tril)
         return self
-
-
-def _nearest(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    distances = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
-    return distances.argmin(axis=1)
-
-
-def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, rounds: int = 10) -> np.ndarray:
-    """k-means++ seeding (each new centre far from the others) and a few Lloyd steps."""
-    centres = [z[rng.integers(len(z))]]
-    for _ in range(1, k):
-        d2 = ((z[:, None, :] - np.array(centres)[None]) ** 2).sum(-1).min(axis=1)
-        total = d2.sum()
-        p = d2 / total if total > 0 else None
-        centres.append(z[rng.choice(len(z), p=p)])
-    centres = np.array(centres)
-    for _ in range(rounds):
-        labels = _nearest(z, centres)
-        for j in range(k):
-            members = z[labels == j]
-            if len(members):
-                centres[j] = members.mean(axis=0)
-    return centres
 
 
 FAMILIES = {"gaussian": Gaussian, "box": Box, "gmm": GaussianMixture}

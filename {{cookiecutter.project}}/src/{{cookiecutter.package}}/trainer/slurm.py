@@ -1,13 +1,4 @@
-"""Which ``tf.distribute`` strategy to train with, decided from Slurm's environment.
-
-One program, three situations, no code changes:
-
-* one process, at most one GPU   -> the default strategy (plain TensorFlow);
-* one process, several GPUs      -> ``MirroredStrategy``: one model copy per GPU,
-  each computes the gradient of its slice of the batch, the gradients are summed;
-* several processes (``srun`` started N tasks, on one node or many)
-  -> ``MultiWorkerMirroredStrategy``: the same idea across processes, which
-  talk to each other over the network (gRPC) on ports chosen below.
+"""Slurm's environment -> where the workers of one fit listen (``TF_CONFIG``).
 
 For several processes TensorFlow needs ``TF_CONFIG``: the address of every
 worker and which one *this* process is. Slurm tells each task where all tasks
@@ -23,18 +14,7 @@ in ``scontrol show node``), which on Quest is the node's name.
 
 With several GPUs and several tasks on a node, each task keeps its share of the
 GPUs (task 0 the first, task 1 the second, ...), so two workers never compute
-on the same GPU.
-
-During a fit this module also owns what the workers must do *together*:
-
-* ``shard_dataset``: every step's *global* batch is the same as on one worker;
-  replica r of R takes rows [r*B/R, (r+1)*B/R) of it, so 2 workers follow the
-  same path as 1. Each replica's loss is its sum / B and the optimizer adds the
-  replicas' gradients (an all-reduce): exactly the gradient of the global mean.
-* ``Team.agree``: after each compiled call the workers vote (one small
-  all-reduce) on whether to stop, so a signal seen by any worker stops all of
-  them at the same step; a worker that went on alone would wait forever for
-  the others in the next step's all-reduce.
+on the same GPU. Pure Python: no TensorFlow here (``strategy.py`` uses it).
 """
 
 from __future__ import annotations
@@ -45,8 +25,6 @@ import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import numpy as np
 
 #: Ports used: BASE_PORT + (job id % PORT_SLOTS) * TASKS_PER_SLOT + the task's rank.
 BASE_PORT = 20000
@@ -214,132 +192,3 @@ def share_gpus(tf, env: Mapping[str, str] = os.environ) -> None:
     share = len(gpus) // here
     local = _int(env, "SLURM_LOCALID")
     tf.config.set_visible_devices(gpus[local * share : (local + 1) * share], "GPU")
-
-
-def rank_and_workers(strategy) -> tuple[int, int]:
-    """(this worker's index, how many workers) of a strategy: (0, 1) unless multi-worker."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    workers = resolver.cluster_spec().as_dict().get("worker", []) if resolver else []
-    if len(workers) < 2:
-        return 0, 1
-    return int(resolver.task_id), len(workers)
-
-
-def strategy_name(strategy) -> str:
-    """A readable name: "default", "MirroredStrategy" or "MultiWorkerMirroredStrategy"."""
-    if rank_and_workers(strategy)[1] > 1:
-        return "MultiWorkerMirroredStrategy"  # its class is called CollectiveAllReduceStrategy
-    name = type(strategy).__name__
-    return "default" if name.startswith("_Default") else name
-
-
-def choose_strategy(tf, env: Mapping[str, str] = os.environ):
-    """Return (strategy, is_chief) for this process; see the module docstring.
-
-    Call it first thing: TensorFlow must not have run any operation before a
-    MultiWorkerMirroredStrategy is created.
-    """
-    if num_tasks(env) > 1:
-        cluster = cluster_from_slurm(env, resolve=node_address)
-        share_gpus(tf, env)
-        os.environ["TF_CONFIG"] = cluster.tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy(), cluster.is_chief
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy(), True
-    return tf.distribute.get_strategy(), True
-
-
-# -- during a fit ------------------------------------------------------------------------
-def check_scope(model, strategy=None):
-    """The strategy to train with (default: the current one); the model must live in it."""
-    from ._tf import import_tensorflow
-
-    strategy = strategy or import_tensorflow().distribute.get_strategy()
-    in_scope = strategy.extended.variable_created_in_scope
-    outside = [v.name for v in model.variables if not in_scope(v)]
-    if outside:
-        raise ValueError(
-            f"the model's variables ({', '.join(outside)}) were made outside the strategy's "
-            "scope: create the model inside `with strategy.scope():`"
-        )
-    return strategy
-
-
-def shard_dataset(x: np.ndarray, batch_size: int | None, seed: int, start_step: int, context):
-    """This worker's part of every global batch, for ``distribute_datasets_from_function``.
-
-    Every worker builds the same global batch sequence (``batches.make_dataset``)
-    and keeps its replicas' rows: replica r of R gets rows [r*B//R, (r+1)*B//R).
-    A worker with several local replicas (GPUs) yields their pieces in turn,
-    which is how ``tf.distribute`` hands per-replica batches to local replicas.
-    """
-    from ._tf import import_tensorflow
-    from .batches import make_dataset
-
-    tf = import_tensorflow()
-    replicas = context.num_replicas_in_sync
-    local = replicas // context.num_input_pipelines
-    first = context.input_pipeline_id * local
-    global_batch = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
-    bounds = [global_batch * r // replicas for r in range(replicas + 1)]
-
-    def pieces(batch):
-        parts = None
-        for r in range(first, first + local):
-            part = tf.data.Dataset.from_tensors(batch[bounds[r] : bounds[r + 1]])
-            parts = part if parts is None else parts.concatenate(part)
-        return parts
-
-    if batch_size is None or batch_size >= x.shape[0]:
-        return pieces(tf.constant(x)).repeat()  # full batch: slice once, repeat
-    return make_dataset(x, batch_size, seed, start_step).flat_map(pieces).prefetch(2)
-
-
-class Team:
-    """The workers of one fit: how many, and how they agree (one worker: trivially)."""
-
-    FLAGS = 3  # signalled, slow, stop
-
-    def __init__(self, strategy, max_losses: int):
-        from ._tf import import_tensorflow
-
-        tf = import_tensorflow()
-        self.strategy, self.max_losses = strategy, max_losses
-        self.workers = rank_and_workers(strategy)[1]
-        self.local_replicas = strategy.num_replicas_in_sync // self.workers
-
-        @tf.function
-        def all_reduce(votes):
-            per_replica = strategy.run(lambda: tf.identity(votes))
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-
-        self._all_reduce = all_reduce
-
-    def agree(self, losses: np.ndarray, *flags: bool) -> tuple[np.ndarray, list[bool]]:
-        """Sum this call's per-step losses over the workers; a flag raised by any is raised."""
-        if self.workers == 1:
-            return losses, list(flags)
-        votes = self._all_reduce(self._votes(losses, flags)).numpy()
-        n = len(flags)
-        return votes[n : n + len(losses)], [bool(v > 0) for v in votes[:n]]
-
-    def _votes(self, losses, flags) -> np.ndarray:
-        # Padded to one length, so the all-reduce is compiled once; each local replica
-        # adds the votes once, so the losses are divided by their number first.
-        votes = np.zeros(self.FLAGS + self.max_losses, np.float32)
-        votes[: len(flags)] = flags
-        votes[self.FLAGS : self.FLAGS + len(losses)] = np.asarray(losses) / self.local_replicas
-        return votes
-
-    def wait_for_all(self) -> None:
-        """Return when every worker has called this (all have saved before any exits)."""
-        if self.workers > 1:
-            self._all_reduce(self._votes([], ()))
-
-
-def barrier(strategy) -> None:
-    """Return when every worker has called this (an all-reduce of one number)."""
-    from ._tf import import_tensorflow
-
-    tf = import_tensorflow()
-    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.ones([])), axis=None)

@@ -1,0 +1,34 @@
+"""A quick k-means, for the mixture's starting point (``GaussianMixture.initialize``).
+
+k-means++ seeding (each new centre far from the others), then a few Lloyd steps
+(each point to its nearest centre, each centre to the mean of its points).
+scikit-learn starts its EM for a mixture from k-means too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def nearest(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The index of the nearest centre, for each row of ``z``."""
+    distances = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
+    return distances.argmin(axis=1)
+
+
+def kmeans(z: np.ndarray, k: int, rng: np.random.Generator, rounds: int = 10) -> np.ndarray:
+    """``k`` centres for the rows of ``z``."""
+    centres = [z[rng.integers(len(z))]]
+    for _ in range(1, k):
+        d2 = ((z[:, None, :] - np.array(centres)[None]) ** 2).sum(-1).min(axis=1)
+        total = d2.sum()
+        p = d2 / total if total > 0 else None
+        centres.append(z[rng.choice(len(z), p=p)])
+    centres = np.array(centres)
+    for _ in range(rounds):
+        labels = nearest(z, centres)
+        for j in range(k):
+            members = z[labels == j]
+            if len(members):
+                centres[j] = members.mean(axis=0)
+    return centres
