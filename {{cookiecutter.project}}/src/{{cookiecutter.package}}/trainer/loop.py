@@ -39,6 +39,7 @@ from .settings import Settings
 from .signals import MAX_STEPS_PER_CALL, CallSize, Interrupted, StopSignal
 
 tf = import_tensorflow()
+import keras  # noqa: E402  (after TensorFlow, imported quietly)
 
 
 @dataclasses.dataclass
@@ -96,10 +97,13 @@ class Run:
     def __init__(self, build_model, data, settings: Settings, chosen, is_chief: bool):
         self.settings, self.every = settings, settings.checkpoint_every
         with chosen.scope():
-            self.model = make_model(build_model, data)
+            self.model = make_model(build_model, data, settings.seed)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             factor = replica_factor(self.model.optimizer)
         saves = {"model": self.model, "optimizer": self.model.optimizer, "step": self.step}
+        # Every variable, by its place in model.variables: also the random generators'
+        # states and the metrics' totals, which Keras does not expose to a Checkpoint.
+        saves["variables"] = [variable.value for variable in self.model.variables]
         where = settings.checkpoint_dir
         found = fingerprint(self.model, data, settings.batch_size, settings.seed)
         self.saver = Checkpoints(where, self.every, found, objects=saves, is_chief=is_chief)
@@ -163,9 +167,13 @@ class Run:
         self.board.close()
 
 
-def make_model(build_model, data):
+def make_model(build_model, data, seed: int):
     """``build_model()``, checked, with its variables and the optimizer's made
-    (a checkpoint restores into existing variables)."""
+    (a checkpoint restores into existing variables). Keras's random numbers
+    (initial weights, dropout, sampling) are seeded first: the same on every
+    worker and in every rerun (``keras.utils.set_random_seed`` also seeds NumPy's
+    and Python's global generators)."""
+    keras.utils.set_random_seed(seed)
     model = build_model()
     if getattr(model, "optimizer", None) is None:
         raise ValueError(
