@@ -120,22 +120,18 @@ def test_inside_a_job_nothing_is_downloaded(cli, server, data):
     assert leftovers(folder) == []
 
 
-def test_a_job_whose_data_is_missing_stops_with_the_fetch_command(cli, data):
-    folder, env = data
-    done = cli("vae", "--dataset", "mnist", "--steps", "1", env=env)
-    assert done.returncode == 2
-    assert f"PROJECT_DATA={folder} python -m " in done.stderr
-    assert "fetch-data mnist" in done.stderr
-    assert leftovers(folder) == []
+def test_require_names_the_fetch_command_and_never_downloads(data, monkeypatch):
+    from {{ cookiecutter.package }} import datasets
 
-
-def test_a_damaged_data_set_is_refused(cli, data):
     folder, env = data
+    monkeypatch.setenv("PROJECT_DATA", str(folder))
+    with pytest.raises(ValueError, match=f"PROJECT_DATA={folder} python -m .* fetch-data mnist"):
+        datasets.require("mnist")
     folder.mkdir()
     (folder / "mnist.npz").write_bytes(b"half a file")
-    done = cli("vae", "--dataset", "mnist", "--steps", "1", env=env)
-    assert done.returncode == 2
-    assert "damaged or incomplete" in done.stderr and "fetch-data mnist" in done.stderr
+    with pytest.raises(ValueError, match="damaged or incomplete"):
+        datasets.require("mnist")
+    assert leftovers(folder) == ["mnist.npz"]  # looked at, not replaced
 
 
 def test_bad_requests_are_refused(cli, data):

@@ -58,6 +58,15 @@ def test_a_missing_data_set_is_named():
         data.load_images("cats")
 
 
+def test_a_job_whose_data_is_missing_stops_with_the_fetch_command(cli, tmp_path):
+    folder = tmp_path / "data"
+    done = cli("vae", "--dataset", "mnist", "--steps", "1", env={"PROJECT_DATA": str(folder)})
+    assert done.returncode == 2
+    assert f"PROJECT_DATA={folder} python -m " in done.stderr
+    assert "fetch-data mnist" in done.stderr and "no internet" in done.stderr
+    assert not folder.exists() or not any(folder.iterdir())
+
+
 @pytest.mark.slow
 def test_the_vae_beats_independent_pixels_on_held_out_digits(cli, tmp_path):
     """The acceptance test: held-out negative ELBO (an upper bound on the NLL) well below
