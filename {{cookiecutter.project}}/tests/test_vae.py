@@ -1,6 +1,7 @@
 """The image starter: its pieces, and a VAE that beats pixels without a latent code."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,4 +77,4 @@ def test_the_vae_beats_independent_pixels_on_held_out_digits(cli, tmp_path):
     result = json.loads(done.stdout)
     assert result["negative_elbo"] < result["independent_pixels_nll"] - 3.0, result
     for path in result["pictures"].values():
-        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -34,21 +34,20 @@ def download(url: str, sha256: str, target: Path) -> Path:
             "download on a login node (or your laptop), then submit the job"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = tempfile.NamedTemporaryFile(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False
-    )
+    # A hidden name beside the target: on the same disk, so the rename below is atomic.
+    fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with part:
-            digest = _copy(url, part)
+        with os.fdopen(fd, "wb") as file:
+            digest = _copy(url, file)
         if digest != sha256:
             raise ValueError(
                 f"{url}: wrong checksum, so the file was not kept: expected SHA-256 "
                 f"{sha256}, got {digest}. Try again; if it happens again, the file at "
                 "that address is not the one expected"
             )
-        os.replace(part.name, target)  # all at once: no one ever sees half a file
+        os.replace(part, target)  # all at once: no one ever sees half a file
     finally:
-        Path(part.name).unlink(missing_ok=True)
+        Path(part).unlink(missing_ok=True)
     return target
 
 

@@ -55,7 +55,7 @@ class CharModel(keras.Model):
         with tf.GradientTape() as tape:
             loss = self.nll(rows)
         gradients = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
         self.nll_tracker.update_state(loss)
         nll = self.nll_tracker.result()
         return {"nll": nll, "bits_per_char": nll / math.log(2)}

@@ -102,7 +102,7 @@ class VAE(keras.Model):
             reconstruction, kl = self.elbo_terms(images, seed)
             loss = ops.mean(reconstruction + kl)
         gradients = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
         self.loss_tracker.update_state(loss)
         self.reconstruction_tracker.update_state(ops.mean(reconstruction))
         self.kl_tracker.update_state(ops.mean(kl))
@@ -110,7 +110,7 @@ class VAE(keras.Model):
 
 
 def build_vae(image_shape, latent_dim: int = 8, learning_rate: float = 1e-3, seed: int = 0):
-    """A compiled VAE for images of ``image_shape`` (height, width); the same seed, the same start."""
+    """A compiled VAE for images of ``image_shape`` (height, width); same seed, same start."""
     keras.utils.set_random_seed(seed)
     encoder = build_encoder(tuple(image_shape), latent_dim)
     decoder = build_decoder(tuple(image_shape), latent_dim)
