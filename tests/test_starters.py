@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from slurm.miniquest import log_of
-from tests.helpers import bake, project_venv, run, setup_env
+from tests.helpers import bake, baked_with_env, project_venv, run
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 # Small, but long enough to be warned after the first checkpoint and still be running.
@@ -42,10 +42,7 @@ TWO_WORKERS_WITHIN = {"vae": 1.0, "chars": 1e-3}
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("starters")
-    path, env = bake(root, **ANSWERS), root / "env"
-    done = setup_env(path, PROJECT_ENV=str(env))
-    assert done.returncode == 0, done.stdout + done.stderr
+    path, env = baked_with_env(tmp_path_factory.mktemp("starters"), **ANSWERS)
     return path, {"PROJECT_ENV": str(env)}
 
 

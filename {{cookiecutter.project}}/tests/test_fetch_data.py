@@ -73,27 +73,20 @@ def test_a_good_file_is_kept(cli, server, data):
     assert again.returncode == 0 and "already there" in again.stdout
 
 
-def test_a_wrong_checksum_keeps_nothing(cli, server, data):
+@pytest.mark.parametrize(
+    ("path", "sha256", "message"),
+    [
+        ("/good.npz", "0" * 64, f"not kept: expected SHA-256 {'0' * 64}, got {GOOD_SHA}"),
+        ("/nothing.npz", GOOD_SHA, "the server answered 404"),
+        ("/broken.npz", GOOD_SHA, f"the download broke off after 100 of {len(GOOD)} bytes"),
+    ],
+    ids=["wrong checksum", "missing file", "broken transfer"],
+)
+def test_a_bad_download_keeps_nothing(cli, server, data, path, sha256, message):
     folder, env = data
-    done = fetch(cli, env, f"{server}/good.npz", sha256="0" * 64)
+    done = fetch(cli, env, server + path, sha256=sha256)
     assert done.returncode == 2
-    assert "wrong checksum" in done.stderr and GOOD_SHA in done.stderr
-    assert leftovers(folder) == []
-
-
-def test_a_missing_file_keeps_nothing(cli, server, data):
-    folder, env = data
-    done = fetch(cli, env, f"{server}/nothing.npz")
-    assert done.returncode == 2
-    assert "answered 404" in done.stderr
-    assert leftovers(folder) == []
-
-
-def test_a_broken_transfer_keeps_nothing(cli, server, data):
-    folder, env = data
-    done = fetch(cli, env, f"{server}/broken.npz")
-    assert done.returncode == 2
-    assert "broke off" in done.stderr
+    assert message in done.stderr
     assert leftovers(folder) == []
 
 
