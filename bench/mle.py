@@ -59,47 +59,48 @@ def time_to_targets(package, x, targets, batch_size, lr, max_seconds, seed):
     import importlib
 
     mle = importlib.import_module(f"{package}.mle")
-    training = importlib.import_module(f"{package}.training")
     clock = {"fitting": 0.0, "since": time.perf_counter(), "nll": None}
     reached = dict.fromkeys(targets)
 
-    def check(step):
+    def check(model, step):
         clock["fitting"] += time.perf_counter() - clock["since"]
-        clock["nll"] = training.evaluate_nll(model, x)  # not counted
+        clock["nll"] = model.nll(x)  # not counted
         clock["since"] = time.perf_counter()
         for target in targets:
             if reached[target] is None and clock["nll"] <= target:
                 reached[target] = clock["fitting"]
         return None not in reached.values() or clock["fitting"] > max_seconds
 
-    model = mle.GaussianMixture(2, 3)
+    model = mle.GaussianMixture(2, 3).initialize(x, seed=seed)
     every = 10 if batch_size is None else 25
-    training.fit(
-        model,
-        x,
-        steps=10**7,
-        learning_rate=lr,
-        batch_size=batch_size,
-        seed=seed,
-        checkpoint_every=every,
-        progress=False,
-        callback=check,
-    )
+    train(package, model, x, 10**7, lr, batch_size, seed, every, check)
     return reached, clock["nll"]
 
 
-def steps_per_second(training, model, x, steps, **options):
+def train(package, model, x, steps, lr, batch_size, seed, every, callback, jit=False):
+    """The project's trainer on ``model`` (compiled here with Adam), as ``fit`` runs it."""
+    import importlib
+
+    import keras
+
+    trainer = importlib.import_module(f"{package}.trainer")
+    model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=jit)
+    settings = trainer.Settings(
+        steps=steps, batch_size=batch_size, seed=seed, checkpoint_every=every, progress=False
+    )
+    return trainer.fit(lambda: model, x, settings, callback=callback)
+
+
+def steps_per_second(package, model, x, steps, batch_size=None, jit=False):
     """Steps per second after the first ``steps // 5`` (which include tracing/compiling)."""
     stamps = []
-    training.fit(
-        model,
-        x,
-        steps=steps,
-        progress=False,
-        checkpoint_every=max(steps // 5, 1),
-        callback=lambda step: stamps.append((step, time.perf_counter())),
-        **options,
-    )
+    model.initialize(x)
+    every = max(steps // 5, 1)
+
+    def record(model, step):
+        stamps.append((step, time.perf_counter()))
+
+    train(package, model, x, steps, 0.05, batch_size, 0, every, record, jit)
     (first, began), (last, ended) = stamps[0], stamps[-1]
     return (last - first) / (ended - began)
 
@@ -109,17 +110,10 @@ def compiled_vs_eager(package, x, batch_size, how, steps):
 
     tf = importlib.import_module(f"{package}._tf").import_tensorflow()
     mle = importlib.import_module(f"{package}.mle")
-    training = importlib.import_module(f"{package}.training")
     tf.config.run_functions_eagerly(how == "eager")
     try:
-        return steps_per_second(
-            training,
-            mle.GaussianMixture(2, 3),
-            x,
-            steps,
-            batch_size=batch_size,
-            jit_compile=how == "xla",
-        )
+        model = mle.GaussianMixture(2, 3)
+        return steps_per_second(package, model, x, steps, batch_size, jit=how == "xla")
     finally:
         tf.config.run_functions_eagerly(False)
 
@@ -131,7 +125,6 @@ def inner_main(args) -> None:
     from sklearn.mixture import GaussianMixture
 
     package = args.package
-    training = importlib.import_module(f"{package}.training")
     mle = importlib.import_module(f"{package}.mle")
     result = {"a": {}, "b": {}}
     for n in args.sizes:
@@ -145,7 +138,7 @@ def inner_main(args) -> None:
             nlls.append(-reference.score(x))
         # The best of scikit-learn's runs: the hardest target.
         targets = {gap: min(nlls) + gap for gap in GAPS}
-        start_nll = training.evaluate_nll(mle.GaussianMixture(2, 3).initialize(x), x)
+        start_nll = mle.GaussianMixture(2, 3).initialize(x).nll(x)
         for mode, (batch_size, lr, limit) in MODES.items():
             for r in range(args.repeats):
                 reached, nll = time_to_targets(
@@ -157,9 +150,9 @@ def inner_main(args) -> None:
                 print(f"  N={n:.0e} {mode}: {reached} (NLL {nll:.4f})", file=sys.stderr, flush=True)
         # NLL evaluation throughput, both libraries.
         model = mle.GaussianMixture(2, 3).initialize(x)
-        training.evaluate_nll(model, x[:1000])
+        model.nll(x[:1000])
         began = time.perf_counter()
-        training.evaluate_nll(model, x)
+        model.nll(x)
         ours_eval = n / (time.perf_counter() - began)
         began = time.perf_counter()
         reference.score(x)
@@ -189,11 +182,10 @@ def inner_step(args) -> None:
     import importlib
 
     mle = importlib.import_module(f"{args.package}.mle")
-    training = importlib.import_module(f"{args.package}.training")
     x = mixture(args.n, seed=0)
     batch = args.batch_size or None
     steps = 50 if batch is None else 1000
-    rate = steps_per_second(training, mle.GaussianMixture(2, 3), x, steps, batch_size=batch)
+    rate = steps_per_second(args.package, mle.GaussianMixture(2, 3), x, steps, batch)
     per_step = 1 / rate
     status = Path("/proc/self/status").read_text()
     peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
