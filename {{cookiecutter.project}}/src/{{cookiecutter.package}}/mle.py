@@ -281,11 +281,8 @@ class Box(Density):
     likelihood until a wall touches a data point, so the MLE is the per-axis
     minimum and maximum of the data.
 
-    Why the box can beat a Gaussian (world map: NLL about 10.3 against 10.6): the
-    NLL rewards putting density where the points are. The land fills much of its
-    bounding box, evenly, while a Gaussian spends density on a bell shape the
-    data do not have, and on the sea around it. But one new point outside the
-    box has log p = -inf: the box cannot generalise beyond what it has seen.
+    On the world map it beats a Gaussian (NLL about 10.3 against 10.6), and one new
+    point outside it has log p = -inf: the notebook's section 3 says why, both.
 
     Gradient descent cannot find it: the NLL is infinite once a point is outside,
     and inside its gradient only says "shrink". So the box is fitted by the formula.
