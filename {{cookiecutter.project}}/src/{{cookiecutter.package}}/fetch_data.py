@@ -1,4 +1,4 @@
-"""``fetch-data``: download a data set once, with its checksum, into the data folder.
+"""fetch-data: download a data set once, with its checksum, into the data folder.
 
     python -m <package> fetch-data mnist          # a data set of the list below
     python -m <package> fetch-data --list         # the list, and where they go

@@ -1,4 +1,4 @@
-"""``chars``: train the text starter, report bits per character, write a sample.
+"""chars: train the text starter, report bits per character, write a sample.
 
     python -m <package> chars                          # Pride and Prejudice: a minute on a laptop
     python -m <package> chars --units 512 --steps 20000 --batch-size 256    # on Quest
@@ -26,8 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="the text starter: a character-level language model (GRU)",
         description=__doc__.split("\n\n")[0],
     )
-    trainer.add_arguments(parser, steps=400, learning_rate=3e-3)
-    parser.set_defaults(batch_size=64, func=run)
+    trainer.add_arguments(parser, steps=400, learning_rate=3e-3, batch_size=64)
+    parser.set_defaults(func=run)
     add = parser.add_argument
     add("--text", type=Path, metavar="FILE", help="a UTF-8 text (default: the shipped novel)")
     add("--units", type=positive_int, default=128, help="the GRU's size (default: 128)")

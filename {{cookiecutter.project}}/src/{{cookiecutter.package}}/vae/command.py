@@ -1,4 +1,4 @@
-"""``vae``: train the VAE starter, compare its bound with the baseline, save its pictures.
+"""vae: train the VAE starter, compare its bound with the baseline, save its pictures.
 
     python -m <package> vae                                   # 8x8 digits: a minute on a laptop
     python -m <package> vae --dataset mnist --steps 20000     # bigger: on Quest (fetch mnist first)
@@ -27,8 +27,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="the image starter: a variational autoencoder on digits",
         description=__doc__.split("\n\n")[0],
     )
-    trainer.add_arguments(parser, steps=2000, learning_rate=1e-3)
-    parser.set_defaults(batch_size=128, func=run)
+    trainer.add_arguments(parser, steps=2000, learning_rate=1e-3, batch_size=128)
+    parser.set_defaults(func=run)
     parser.add_argument(
         "--dataset", choices=DATASETS, default="digits", help="the images (default: digits)"
     )
