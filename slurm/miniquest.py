@@ -125,9 +125,13 @@ class Cluster:
                 found.append(record)
         return found
 
+    def runs(self, job: int) -> list[dict[str, str]]:
+        """The records of each run of a (non-array) job: two after one requeue."""
+        return [r for r in self.records(job) if r["JobId"] == str(job)]
+
     def final(self, job: int) -> dict[str, str]:
         """The record of the last run of a (non-array) job."""
-        records = [r for r in self.records(job) if r["JobId"] == str(job)]
+        records = self.runs(job)
         assert records, f"no record of job {job} in {self.dir / 'jobcomp.txt'}"
         return records[-1]
 

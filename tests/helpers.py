@@ -303,6 +303,15 @@ def setup_env(project: Path, **settings: str):
     return run(["bash", "slurm/setup_env.sh"], cwd=project, env={**env, **settings}, check=False)
 
 
+def baked_with_env(root: Path, **answers: str) -> tuple[Path, Path]:
+    """Bake into ``root``, then make the project's environment at ``root/env`` with its
+    slurm/setup_env.sh (as a student does once on a login node); (project, env)."""
+    path, env = bake(root, **answers), root / "env"
+    done = setup_env(path, PROJECT_ENV=str(env))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return path, env
+
+
 def workflow_problems(workflow: Path, *zizmor_options: str) -> list[str]:
     """What actionlint and zizmor (offline) find in one GitHub workflow file; [] if clean.
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from slurm.miniquest import JobProject, cluster_processes, log_of
-from tests.helpers import bake, run, setup_env
+from tests.helpers import baked_with_env, run
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 # Long enough to kill a worker after its first checkpoint; minibatches, so the
@@ -29,10 +29,7 @@ FIT += ("--checkpoint-every", "100")
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("scaleout")
-    path, env = bake(root, **ANSWERS), root / "env"
-    done = setup_env(path, PROJECT_ENV=str(env))
-    assert done.returncode == 0, done.stdout + done.stderr
-    return JobProject(path, env, "multiworker")
+    return JobProject(*baked_with_env(root, **ANSWERS), "multiworker")
 
 
 @pytest.fixture(scope="module")

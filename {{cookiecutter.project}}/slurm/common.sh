@@ -173,6 +173,19 @@ job_banner() {
     echo "PROJECT_ENV=$PROJECT_ENV${PROJECT_CONTAINER:+ (not used: PROJECT_CONTAINER=$PROJECT_CONTAINER)}"
 }
 
+# The training command a jobscript runs: its first argument when that is a name (no
+# leading dash: fit, vae, chars), else fit. Sets COMMAND and COMMAND_ARGS (the rest).
+#   sbatch slurm/train.sh vae --steps 20000     sbatch slurm/train.sh --model box
+# shellcheck disable=SC2034  # COMMAND and COMMAND_ARGS are for the scripts that call this
+choose_command() {
+    COMMAND=fit
+    if [[ $# -gt 0 && $1 != -* ]]; then
+        COMMAND=$1
+        shift
+    fi
+    COMMAND_ARGS=("$@")
+}
+
 # Run a fit that checkpoints when signalled, and requeue the job at the time-limit warning.
 #   run_resumable RESUME RESULT COMMAND...
 # RESUME is the command that resumes by hand (shown if the fit fails). COMMAND's stdout (the fit's JSON) goes to RESULT. Slurm's warning (USR1, from

@@ -6,6 +6,7 @@
 #   sbatch slurm/multiworker.sh                                      # default fit (below)
 #   sbatch slurm/multiworker.sh --model gmm --batch-size 4096 --steps 5000
 #   sbatch --nodes=2 slurm/multiworker.sh ...                        # more nodes
+#   sbatch slurm/multiworker.sh chars --batch-size 256 --steps 5000  # a starter (vae, chars)
 # Results (the chief, worker 0, writes them): results/multiworker-<jobid>.json
 # Log (every worker): logs/multiworker-<jobid>.out
 #SBATCH --job-name=multiworker
@@ -37,19 +38,28 @@ source slurm/common.sh
 job_banner
 activate_env
 
-if [[ $# -eq 0 ]]; then
+# The command (fit, vae, chars): the first argument when it names one, else fit.
+choose_command "$@"
+set -- "${COMMAND_ARGS[@]}"
+# fit's options: the ones given to sbatch after the script (and command) name, or these.
+if [[ $COMMAND == fit && $# -eq 0 ]]; then
     set -- --model gmm --components 3 --steps 3000 --batch-size 1000
 fi
 run_id="${SLURM_JOB_NAME:-multiworker}-${SLURM_JOB_ID:-local}"
 checkpoints="${CHECKPOINT_DIR:-checkpoints/$run_id}"
 result="results/$run_id.json"
 mkdir -p "$checkpoints" results
-echo "fit $* on ${SLURM_NTASKS:-1} workers (checkpoints in $checkpoints)"
+# The starters write pictures or text: a folder per job (an --outdir of yours wins).
+outputs=()
+if [[ $COMMAND != fit ]]; then
+    outputs=(--outdir "outputs/$run_id")
+fi
+echo "$COMMAND $* on ${SLURM_NTASKS:-1} workers (checkpoints in $checkpoints)"
 
 # srun passes USR1 and TERM on to every worker; the workers agree to stop together.
 # --kill-on-bad-exit=1: if one worker dies, srun stops the others at once (they
 # would otherwise wait forever for its share of the gradient).
 # Only the chief prints the result, so stdout is the chief's JSON.
-resume="sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/multiworker.sh $*"
+resume="sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/multiworker.sh $COMMAND $*"
 run_resumable "$resume" "$result" srun --kill-on-bad-exit=1 \
-    "${PYTHON_CMD[@]}" -m "$PACKAGE" fit --logdir "logs/tensorboard/$run_id" "$@" --checkpoint-dir "$checkpoints" --json
+    "${PYTHON_CMD[@]}" -m "$PACKAGE" "$COMMAND" --logdir "logs/tensorboard/$run_id" "${outputs[@]}" "$@" --checkpoint-dir "$checkpoints" --json

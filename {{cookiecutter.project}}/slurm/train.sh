@@ -5,6 +5,7 @@
 # and the restarted job resumes from the checkpoint.
 #   sbatch slurm/train.sh                                  # default model (below)
 #   sbatch slurm/train.sh --model gaussian --steps 5000    # any `fit` options
+#   sbatch slurm/train.sh vae --steps 20000                # a starter (vae, chars) and its options
 # Results: results/train-<jobid>.json   Log (all restarts): logs/train-<jobid>.out
 #SBATCH --job-name=train
 #SBATCH --account={{ cookiecutter.quest_account }}
@@ -33,8 +34,11 @@ source slurm/common.sh
 job_banner
 activate_env
 
-# The fit's options: the ones given to sbatch after the script name, or these.
-if [[ $# -eq 0 ]]; then
+# The command (fit, vae, chars): the first argument when it names one, else fit.
+choose_command "$@"
+set -- "${COMMAND_ARGS[@]}"
+# fit's options: the ones given to sbatch after the script (and command) name, or these.
+if [[ $COMMAND == fit && $# -eq 0 ]]; then
     set -- --model gmm --components 3 --steps 3000
 fi
 # Same job id after a requeue, so the restarted job finds its own checkpoint.
@@ -42,9 +46,14 @@ run_id="${SLURM_JOB_NAME:-train}-${SLURM_JOB_ID:-local}"
 checkpoints="${CHECKPOINT_DIR:-checkpoints/$run_id}"
 result="results/$run_id.json"
 mkdir -p "$checkpoints" results
-echo "fit $* (checkpoints in $checkpoints)"
+# The starters write pictures or text: a folder per job (an --outdir of yours wins).
+outputs=()
+if [[ $COMMAND != fit ]]; then
+    outputs=(--outdir "outputs/$run_id")
+fi
+echo "$COMMAND $* (checkpoints in $checkpoints)"
 
 # USR1 (the time-limit warning) -> checkpoint, requeue, resume; see common.sh.
-resume="sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/train.sh $*"
-run_resumable "$resume" "$result" "${PYTHON_CMD[@]}" -m "$PACKAGE" fit --logdir "logs/tensorboard/$run_id" "$@" \
+resume="sbatch --export=ALL,CHECKPOINT_DIR=$checkpoints slurm/train.sh $COMMAND $*"
+run_resumable "$resume" "$result" "${PYTHON_CMD[@]}" -m "$PACKAGE" "$COMMAND" --logdir "logs/tensorboard/$run_id" "${outputs[@]}" "$@" \
     --checkpoint-dir "$checkpoints" --json

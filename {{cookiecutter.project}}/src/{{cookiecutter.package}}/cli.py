@@ -7,9 +7,19 @@ returns the exit code. To add a command, write such a module and list it below.
 
 import argparse
 
-from . import __version__, fit, gpu_check, sweep_summary
+from . import __version__, fetch_data, fit, gpu_check, sweep_summary
+from .chars import command as chars  # starter: chars
+from .vae import command as vae  # starter: vae
 
-COMMANDS = [gpu_check, fit, sweep_summary]
+# A line marked "starter: NAME" belongs to that starter (deleting one: docs/starters.md).
+COMMANDS = [
+    gpu_check,
+    fit,
+    sweep_summary,
+    fetch_data,
+    vae,  # starter: vae
+    chars,  # starter: chars
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

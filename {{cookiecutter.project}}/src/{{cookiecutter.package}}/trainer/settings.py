@@ -61,8 +61,9 @@ def _whole(name: str, value, least: int) -> None:
         raise ValueError(f"{name} must be a whole number, {least} or more; got {value!r}")
 
 
-def add_arguments(parser, *, steps: int = 500, learning_rate: float | None = None) -> None:
-    """The flags of every training command (``--lr`` only when ``learning_rate`` is given)."""
+def add_arguments(parser, *, steps=500, learning_rate=None, batch_size=None) -> None:
+    """The flags of every training command (``--lr`` only when ``learning_rate`` is given;
+    ``batch_size``: the command's default, None for all rows)."""
     add = parser.add_argument
     add("--steps", type=positive_int, default=steps, help=f"optimizer steps (default: {steps})")
     if learning_rate is not None:
@@ -75,8 +76,10 @@ def add_arguments(parser, *, steps: int = 500, learning_rate: float | None = Non
     add(
         "--batch-size",
         type=positive_int,
+        default=batch_size,
         metavar="B",
-        help="rows per step, over all GPUs and workers (default: all of them, full batch)",
+        help="rows per step, over all GPUs and workers (default: "
+        + (f"{batch_size})" if batch_size else "all of them, full batch)"),
     )
     add(
         "--seed",
