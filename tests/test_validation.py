@@ -343,7 +343,7 @@ FREE_TEXT = [k for k, v in DEFAULTS.items() if isinstance(v, str) and not k.star
 DERIVED = {"project_name": {"project", "package"}, "project": {"package"}, "netid": {"email"}}
 # Characters that break things: separators, quotes, shell and Slurm syntax, non-ASCII digits.
 NASTY = list("/\\.:-_@ '\"$`;#%&|<>()*?!~\n\t\r\x00") + ["٠", "١", "²", "１", "é", "😀", "‮"]
-NASTY += ["\udce9", "漢", ".."]  # a Latin-1 byte as Python reads it; a wide character
+NASTY += ["\udce9", "漢"]  # a Latin-1 byte as Python reads it; a wide character
 
 
 def answer_text():
