@@ -62,7 +62,26 @@ SECRETS = [
     "certs/server.key",
     ".git-credentials",
     ".pypirc",
+    "kaggle.json",
+    ".kaggle/kaggle.json",
+    "putty.ppk",
+    ".aws/credentials",
+    "credentials.json",
+    ".docker/config.json",
+    ".dockercfg",
+    ".npmrc",
+    ".pgpass",
+    ".config/gh/hosts.yml",
+    "token.txt",
+    "secrets.yaml",
+    ".gnupg/secring.gpg",
+    "secring.gpg",
+    "release.jks",
+    ".jupyter/jupyter_server_config.json",
+    "notebooks/.aws/credentials",  # anywhere in the project, not only at its top
 ]
+# A repository cloned inside the project: its code goes into the image, its .git does not.
+NESTED_REPOSITORY = {"code": "vendor/lib/lib.py", "git": "vendor/lib/.git/config"}
 PRIVATE_KEY = "-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
 
 
@@ -120,7 +139,7 @@ def devcontainer_problems(config: dict, folder: Path, gpu_config: bool = False) 
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A baked project, with the junk students accumulate next to the code."""
     project = bake(tmp_path_factory.mktemp("containers"), python_version=PYTHON_VERSION)
-    for junk in IGNORED + SECRETS:
+    for junk in IGNORED + SECRETS + list(NESTED_REPOSITORY.values()):
         (project / junk).parent.mkdir(parents=True, exist_ok=True)
         (project / junk).write_text("must not be in the image\n")
     return project
@@ -311,6 +330,8 @@ def test_dockerignore_keeps_secrets_out(images: dict[str, str], stage: str) -> N
     assert "/app/pyproject.toml" in files  # the listing works
     leaked = [secret for secret in SECRETS if f"/app/{secret}" in files]
     assert not leaked, f"in the {stage} image: {leaked}"
+    assert f"/app/{NESTED_REPOSITORY['code']}" in files
+    assert not [f for f in files if f.startswith("/app/vendor/lib/.git")], files
 
 
 def test_gitignore_keeps_secrets_out(project: Path) -> None:
