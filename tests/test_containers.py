@@ -648,6 +648,46 @@ def test_code_server_listens_on_loopback_when_sharing_the_host_network(images) -
         podman("rm", "-f", name, check=False)
 
 
+# Network interfaces made in a new network namespace (ip, as root), and whether
+# CODE_SERVER_LISTEN=all must be refused there: a host's, or a container's own network.
+INTERFACES = {
+    "eth0 ifb0 ifb1 (a host with no bridge)": (
+        "ip tuntap add eth0 mode tap; ip link add ifb0 type ifb; ip link add ifb1 type ifb",
+        True,
+    ),
+    "eth0 eth1 (a host with two cards)": (
+        "ip tuntap add eth0 mode tap; ip tuntap add eth1 mode tap",
+        True,
+    ),
+    "eth0 (a container's own network)": ("ip tuntap add eth0 mode tap", False),
+    "tap0 (rootless podman's own network)": ("ip tuntap add tap0 mode tap", False),
+}
+
+
+@pytest.mark.parametrize("interfaces", INTERFACES)
+def test_listening_on_all_is_refused_where_the_network_is_a_hosts(project, tmp_path, interfaces):
+    """start-code-server.sh in a network namespace with these interfaces (and its own /sys,
+    which shows them). Refused: exit 2 before code-server starts; accepted: it starts (a
+    stand-in that prints its arguments) on 0.0.0.0."""
+    make, refused = INTERFACES[interfaces]
+    (tmp_path / "code-server").write_text('#!/bin/sh\necho "code-server $*"\n')
+    (tmp_path / "code-server").chmod(0o755)
+    script = project / "docker" / "start-code-server.sh"
+    inside = f"mount -t sysfs sysfs /sys && {make} && sh {script}"
+    env = {
+        "CODE_SERVER_LISTEN": "all",
+        "PASSWORD": "x" * 20,
+        "PATH": f"{tmp_path}:/usr/sbin:/usr/bin:/bin",
+    }
+    done = run(["unshare", "--net", "--mount", "sh", "-c", inside], env=env, check=False)
+    if refused:
+        assert done.returncode == 2 and "CODE_SERVER_LISTEN=all refused" in done.stderr, done
+        assert "code-server --bind-addr" not in done.stdout
+    else:
+        assert done.returncode == 0, done.stderr
+        assert "code-server --bind-addr 0.0.0.0:8080 --auth password" in done.stdout
+
+
 @pytest.mark.parametrize(
     "options",
     [
