@@ -257,16 +257,15 @@ def run(args: argparse.Namespace) -> int:
 
     if not is_chief:  # the chief writes the plot and prints the result
         return _finish(0, strategy)
-    if args.plot is not None:
-        from .plots import plot_fit
+    from . import outputs
 
-        plot_fit(
-            model,
-            x,
-            args.plot,
-            title=f"{args.model}: NLL {result.nll:.4f} nats/point",
-            seed=args.seed,
-        )
+    plot_failed = None
+    if args.plot is not None:
+        from .plots import figure_of_fit
+
+        title = f"{args.model}: NLL {result.nll:.4f} nats/point"
+        figure = figure_of_fit(model, x, title=title, seed=args.seed)
+        plot_failed = outputs.save_plot(figure, args.plot)  # a message, or None
 
     report = {
         "model": args.model,
@@ -282,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
         "data": source,
         "n": int(x.shape[0]),
         "dim": int(x.shape[1]),
-        "plot": str(args.plot) if args.plot else None,
+        "plot": str(args.plot) if args.plot and not plot_failed else None,
         "checkpoint_dir": str(args.checkpoint_dir) if args.checkpoint_dir else None,
         "logdir": str(args.logdir) if args.logdir else None,
         "seconds": round(time.monotonic() - began, 3),
@@ -290,8 +289,10 @@ def run(args: argparse.Namespace) -> int:
         "replicas": int(strategy.num_replicas_in_sync),
         "strategy": distribute.strategy_name(strategy),
     }
-    print(json.dumps(report) if args.json else _readable(report))
-    return _finish(0, strategy)
+    if plot_failed:  # the fit itself is complete: report it all the same
+        print(f"warning: {plot_failed}", file=sys.stderr, flush=True)
+    code = outputs.print_report(json.dumps(report) if args.json else _readable(report))
+    return _finish(code, strategy)
 
 
 def _finish(code: int, strategy) -> int:
