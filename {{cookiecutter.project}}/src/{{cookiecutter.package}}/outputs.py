@@ -21,7 +21,7 @@ def why(err: OSError) -> str:
     """The reason in words, with the fix for the common one."""
     reason = err.strerror or str(err)
     if err.errno in (28, 122):  # ENOSPC, EDQUOT
-        reason += " -- the disk or your quota is full (on Quest: checkproject, homedir)"
+        reason += " -- the disk or your quota is full (on Quest: checkproject, homedu)"
     return reason
 
 
