@@ -16,6 +16,8 @@ import re
 import shlex
 import sys
 import tempfile
+import unicodedata
+from email.headerregistry import Address
 from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
@@ -33,13 +35,33 @@ MAX_GPUS_PER_NODE = 4
 MAX_GPUS_PER_USER = 8  # Quest's limit on GPUs in use by one user at a time
 MAX_NODES = 4
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Python reads bytes that are not UTF-8 (from a terminal set to Latin-1, say) as lone
+# surrogates: no file can hold them, so cookiecutter would stop half-way through the project.
+SURROGATE = re.compile("[\ud800-\udfff]")
 # Names from the dependency closure: hooks/reserved_names.json (hooks/reserved_names.py
 # writes it from a real install; tests/test_validation.py checks it still matches),
 # handed over as data by local_extensions.ReservedNames (this file runs from a temp copy).
 RESERVED = json.loads(r"""{{ reserved_names | tojson }}""")
 # The gpu extra's closure cannot be installed without a GPU-sized download: its extra names.
 GPU_ONLY = {"modules": {"nvidia"}, "distributions": {"tensorflow"}}
-STDLIB = set(sys.stdlib_module_names) | {"sitecustomize", "usercustomize", "test", "tests"}
+# The standard library of the project's Python, not only of the one running cookiecutter
+# (a 3.13 knows no `imghdr`, which a 3.11 project would import): the names that some
+# offered Python (3.11-3.13; a 3.10 may run cookiecutter) has and another lacks.
+# tests/test_validation.py checks this against every offered interpreter.
+STDLIB_DIFFERENCES = {
+    "_bootsubprocess", "_crypt", "_msi", "_sha256", "_sha512", "aifc", "asynchat", "asyncore",
+    "audioop", "binhex", "cgi", "cgitb", "chunk", "crypt", "distutils", "imghdr", "imp", "lib2to3",
+    "mailcap", "msilib", "nis", "nntplib", "ossaudiodev", "pipes", "smtpd", "sndhdr", "spwd",
+    "sunau", "telnetlib", "uu", "xdrlib",
+    "_android_support", "_colorize", "_interpchannels", "_interpqueues", "_interpreters",
+    "_ios_support", "_opcode_metadata", "_pydatetime", "_pylong", "_pyrepl", "_sha2",
+    "_suggestions", "_sysconfig", "_tokenize", "_typing", "_wmi", "tomllib",
+}  # fmt: skip
+STDLIB = (
+    set(sys.stdlib_module_names)
+    | STDLIB_DIFFERENCES
+    | {"sitecustomize", "usercustomize", "test", "tests"}
+)
 # Modules the project itself has at test time: its layout and pytest's (rootdir) imports.
 PROJECT_MODULES = {"src", "conftest", "noxfile", "setup"}
 SHADOWED = {
@@ -49,11 +71,35 @@ SHADOWED = {
 # The project's console script is named after `project`; in an active venv it comes
 # first on PATH, so it must not take the name of a command the venv, the jobscripts
 # or the README use.
+# tests/test_validation.py checks that every command the generated Dockerfile, scripts and
+# README run is here (or in RESERVED): coreutils, the tools of the image and of Quest.
 SYSTEM_COMMANDS = {
-    "bash", "sh", "env", "git", "ssh", "scp", "make", "cat", "cp", "mv", "mkdir", "kill",
-    "module", "conda", "sbatch", "srun", "squeue", "scancel", "sacct", "sinfo", "scontrol",
-    "nvidia-smi", "docker", "podman", "apptainer", "singularity", "code", "code-server",
-    "uv", "pip", "pip3", "python", "python3", "tensorboard",
+    "bash", "sh", "dash", "zsh", "env", "git", "ssh", "scp", "sftp", "rsync", "make", "module",
+    "ml", "conda", "mamba", "micromamba", "sbatch", "srun", "salloc", "squeue", "scancel",
+    "sacct", "sinfo", "scontrol", "sstat", "seff", "jobstats", "nvidia-smi", "nvcc", "docker",
+    "podman", "buildah", "apptainer", "singularity", "ch-run", "ch-convert", "ch-image",
+    "code", "code-server", "start-code-server", "devcontainer", "node", "npm", "npx", "tini", "uv", "uvx", "pip", "pip3", "python",
+    "python3", "tensorboard", "jupyter", "ipython", "ruff", "shellcheck", "hadolint",
+    "nbstripout", "cruft", "cookiecutter", "pipx", "apt", "apt-get", "apt-cache", "dpkg",
+    "update-ca-certificates", "curl", "wget", "tar", "gzip", "gunzip", "zip", "unzip", "xz",
+    "which", "hostname", "iconv", "find", "grep", "egrep", "sed", "awk", "gawk", "mawk",
+    "xargs", "less", "more", "vi", "vim", "nano", "man", "tmux", "screen", "ps", "pgrep",
+    "pkill", "kill", "killall", "top", "htop", "free", "lsof", "ss", "ip", "ping", "mount",
+    "umount", "id", "groups", "whoami", "su", "sudo", "useradd", "userdel", "usermod",
+    "groupadd", "adduser", "addgroup", "passwd", "login", "getent", "locale", "ldd",
+    "ldconfig", "ssh-keygen", "ssh-agent", "ssh-add", "flock", "getopt", "setsid", "script",
+    "watch", "time", "nohup", "timeout", "stat", "file", "chromium",
+    # coreutils
+    "arch", "b2sum", "base32", "base64", "basename", "basenc", "cat", "chcon", "chgrp",
+    "chmod", "chown", "chroot", "cksum", "comm", "cp", "csplit", "cut", "date", "dd", "df",
+    "dir", "dircolors", "dirname", "du", "echo", "expand", "expr", "factor", "false", "fmt",
+    "fold", "head", "hostid", "install", "join", "link", "ln", "logname", "ls", "md5sum",
+    "mkdir", "mkfifo", "mknod", "mktemp", "mv", "nice", "nl", "nproc", "numfmt", "od",
+    "paste", "pathchk", "pinky", "pr", "printenv", "printf", "ptx", "pwd", "readlink",
+    "realpath", "rm", "rmdir", "runcon", "seq", "sha1sum", "sha224sum", "sha256sum",
+    "sha384sum", "sha512sum", "shred", "shuf", "sleep", "sort", "split", "stdbuf", "stty",
+    "sum", "sync", "tac", "tail", "tee", "test", "touch", "tr", "true", "truncate", "tsort",
+    "tty", "uname", "unexpand", "uniq", "unlink", "users", "vdir", "wc", "who", "yes",
 }  # fmt: skip
 COMMANDS = set(RESERVED["commands"]) | SYSTEM_COMMANDS
 DISTRIBUTIONS = set(RESERVED["distributions"]) | GPU_ONLY["distributions"]
@@ -61,6 +107,13 @@ DISTRIBUTIONS = set(RESERVED["distributions"]) | GPU_ONLY["distributions"]
 # __editable___<package>_0_1_0_finder.py, image tags): 64 keeps every derived name far
 # below the 255 bytes a file name may have on Linux and macOS.
 MAX_NAME = 64
+# The package's name is written into lines of Python (imports, `python -m <package> ...`) that
+# the project's own lint keeps under 100 columns: 32 leaves every such line room.
+MAX_PACKAGE = 32
+# The project name opens src/<package>/__init__.py's docstring ("<name>: a Generative AI course
+# project.", 100 columns at most): its width there, as ruff counts (a wide character counts 2,
+# a quote or backslash is written twice).
+MAX_PROJECT_NAME_WIDTH = 64
 
 
 def problem(field, value, why, example):
@@ -69,6 +122,12 @@ def problem(field, value, why, example):
 
 
 def check_text(field, value, example):
+    if SURROGATE.search(value):
+        why = (
+            "is not valid UTF-8 text (a terminal set to Latin-1 or another encoding?); "
+            "type it again in a UTF-8 terminal"
+        )
+        return [problem(field, value, why, example)]
     if not value.strip():
         return [problem(field, value, "is empty", example)]
     if CONTROL.search(value):
@@ -88,10 +147,47 @@ def check_choice(field, value, choices):
     return [problem(field, value, "is not one of " + ", ".join(choices), choices[0])]
 
 
-def check_length(field, value, example):
-    if len(value) > MAX_NAME:
-        why = f"is {len(value)} characters long, more than {MAX_NAME}"
+def check_length(field, value, example, limit=MAX_NAME):
+    if len(value) > limit:
+        why = f"is {len(value)} characters long, more than {limit}"
         return [problem(field, value, why, example)]
+    return []
+
+
+def check_project_name(value):
+    example = "GenAI Project"
+    found = check_text("project_name", value, example)
+    if found:
+        return found
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in escaped)
+    if width > MAX_PROJECT_NAME_WIDTH:
+        why = (
+            f"is {width} columns wide as Python writes it, more than {MAX_PROJECT_NAME_WIDTH} "
+            "(the project's lint limits its lines); choose a shorter name"
+        )
+        return [problem("project_name", value, why, example)]
+    return []
+
+
+def check_email(value, author):
+    example = "abc1234@u.northwestern.edu"
+    found = check_pattern(
+        "email",
+        value,
+        # Dots only between characters, never two in a row (setuptools refuses those);
+        # domain labels neither begin nor end with '-'.
+        r"[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*"
+        r"@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}",
+        "an e-mail address",
+        example,
+    )
+    if found:
+        return found
+    try:  # what setuptools does with it (the `authors` of pyproject.toml)
+        Address(display_name=author.strip(), addr_spec=value)
+    except Exception as err:  # noqa: BLE001 (the email package raises several kinds)
+        return [problem("email", value, f"is refused by Python's e-mail parser ({err})", example)]
     return []
 
 
@@ -119,8 +215,8 @@ def check_package(value):
     example = "genai_project"
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", value):
         return [problem("package", value, "is not a lowercase Python identifier", example)]
-    if len(value) > MAX_NAME:
-        return check_length("package", value, example)
+    if len(value) > MAX_PACKAGE:
+        return check_length("package", value, example, MAX_PACKAGE)
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         return [problem("package", value, "is a Python keyword", example)]
     if value.startswith("__") and value.endswith("__"):
@@ -207,20 +303,14 @@ def check_gpus(answers):
 def validate(a):
     partition = a["partition"]
     found = []
-    found += check_text("project_name", a["project_name"], "GenAI Project")
+    found += check_project_name(a["project_name"])
     found += check_project(a["project"])
     found += check_package(a["package"])
     found += check_text("author", a["author"], "Ada Lovelace")
     found += check_pattern(
         "netid", a["netid"], r"[a-z]{3}[0-9]{3,4}", "a Northwestern NetID", "abc1234"
     )
-    found += check_pattern(
-        "email",
-        a["email"],
-        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-        "an e-mail address",
-        "abc1234@u.northwestern.edu",
-    )
+    found += check_email(a["email"], a["author"])
     found += check_pattern(
         "quest_account", a["quest_account"], r"[pbew][0-9]{4,5}", "a Quest allocation", "p32562"
     )

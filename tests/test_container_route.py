@@ -319,6 +319,34 @@ def test_setup_container_refuses_cleanly(project, tmp_path, settings, message):
     assert not (tmp_path / "containers").exists()  # nothing made
 
 
+# Apptainer's place, for the one decision setup_container.sh makes itself (build or not):
+# Debian has no Apptainer. `build --force OUT SOURCE` copies the archive SOURCE names into
+# OUT and counts the build; `exec` succeeds (the image's check is tested with Charliecloud).
+STANDIN_APPTAINER = """#!/bin/sh
+case "$1" in
+  build) echo built >>"$BUILDS"; cp "${4#docker-archive://}" "$3" ;;
+  exec) exit 0 ;;
+esac
+"""
+
+
+def test_setup_container_rebuilds_for_a_new_archive_at_the_same_path(project, tmp_path):
+    """A new `docker save` copied over the old archive is a new image, not "nothing to do"."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "apptainer").write_text(STANDIN_APPTAINER)
+    (bin_dir / "apptainer").chmod(0o755)
+    archive, sif, builds = tmp_path / "image.tar", tmp_path / "c" / "p.sif", tmp_path / "builds"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PROJECT_CONTAINER": str(sif), "IMAGE": "",
+           "IMAGE_ARCHIVE": str(archive), "PROJECT_CONTAINER_RUNTIME": "",
+           "BUILDS": str(builds)}  # fmt: skip
+    for content, expected_builds in [("old image", 1), ("old image", 1), ("new image", 2)]:
+        archive.write_text(content)
+        run(["bash", "slurm/setup_container.sh"], cwd=project, env=env)
+        assert sif.read_text() == content
+        assert len(builds.read_text().splitlines()) == expected_builds
+
+
 # --------------------------------------------------------------------------
 # The workflow that publishes the image.
 

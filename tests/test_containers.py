@@ -66,7 +66,26 @@ SECRETS = [
     "certs/server.key",
     ".git-credentials",
     ".pypirc",
+    "kaggle.json",
+    ".kaggle/kaggle.json",
+    "putty.ppk",
+    ".aws/credentials",
+    "credentials.json",
+    ".docker/config.json",
+    ".dockercfg",
+    ".npmrc",
+    ".pgpass",
+    ".config/gh/hosts.yml",
+    "token.txt",
+    "secrets.yaml",
+    ".gnupg/secring.gpg",
+    "secring.gpg",
+    "release.jks",
+    ".jupyter/jupyter_server_config.json",
+    "notebooks/.aws/credentials",  # anywhere in the project, not only at its top
 ]
+# A repository cloned inside the project: its code goes into the image, its .git does not.
+NESTED_REPOSITORY = {"code": "vendor/lib/lib.py", "git": "vendor/lib/.git/config"}
 PRIVATE_KEY = "-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
 
 
@@ -124,7 +143,7 @@ def devcontainer_problems(config: dict, folder: Path, gpu_config: bool = False) 
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A baked project, with the junk students accumulate next to the code."""
     project = bake(tmp_path_factory.mktemp("containers"), python_version=PYTHON_VERSION)
-    for junk in IGNORED + SECRETS:
+    for junk in IGNORED + SECRETS + list(NESTED_REPOSITORY.values()):
         (project / junk).parent.mkdir(parents=True, exist_ok=True)
         (project / junk).write_text("must not be in the image\n")
     return project
@@ -315,6 +334,8 @@ def test_dockerignore_keeps_secrets_out(images: dict[str, str], stage: str) -> N
     assert "/app/pyproject.toml" in files  # the listing works
     leaked = [secret for secret in SECRETS if f"/app/{secret}" in files]
     assert not leaked, f"in the {stage} image: {leaked}"
+    assert f"/app/{NESTED_REPOSITORY['code']}" in files
+    assert not [f for f in files if f.startswith("/app/vendor/lib/.git")], files
 
 
 def test_gitignore_keeps_secrets_out(project: Path) -> None:
@@ -651,6 +672,46 @@ def test_code_server_listens_on_loopback_when_sharing_the_host_network(images) -
         assert listening_addresses(port) == ["127.0.0.1"]
     finally:
         podman("rm", "-f", name, check=False)
+
+
+# Network interfaces made in a new network namespace (ip, as root), and whether
+# CODE_SERVER_LISTEN=all must be refused there: a host's, or a container's own network.
+INTERFACES = {
+    "eth0 ifb0 ifb1 (a host with no bridge)": (
+        "ip tuntap add eth0 mode tap; ip link add ifb0 type ifb; ip link add ifb1 type ifb",
+        True,
+    ),
+    "eth0 eth1 (a host with two cards)": (
+        "ip tuntap add eth0 mode tap; ip tuntap add eth1 mode tap",
+        True,
+    ),
+    "eth0 (a container's own network)": ("ip tuntap add eth0 mode tap", False),
+    "tap0 (rootless podman's own network)": ("ip tuntap add tap0 mode tap", False),
+}
+
+
+@pytest.mark.parametrize("interfaces", INTERFACES)
+def test_listening_on_all_is_refused_where_the_network_is_a_hosts(project, tmp_path, interfaces):
+    """start-code-server.sh in a network namespace with these interfaces (and its own /sys,
+    which shows them). Refused: exit 2 before code-server starts; accepted: it starts (a
+    stand-in that prints its arguments) on 0.0.0.0."""
+    make, refused = INTERFACES[interfaces]
+    (tmp_path / "code-server").write_text('#!/bin/sh\necho "code-server $*"\n')
+    (tmp_path / "code-server").chmod(0o755)
+    script = project / "docker" / "start-code-server.sh"
+    inside = f"mount -t sysfs sysfs /sys && {make} && sh {script}"
+    env = {
+        "CODE_SERVER_LISTEN": "all",
+        "PASSWORD": "x" * 20,
+        "PATH": f"{tmp_path}:/usr/sbin:/usr/bin:/bin",
+    }
+    done = run(["unshare", "--net", "--mount", "sh", "-c", inside], env=env, check=False)
+    if refused:
+        assert done.returncode == 2 and "CODE_SERVER_LISTEN=all refused" in done.stderr, done
+        assert "code-server --bind-addr" not in done.stdout
+    else:
+        assert done.returncode == 0, done.stderr
+        assert "code-server --bind-addr 0.0.0.0:8080 --auth password" in done.stdout
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ command end to end, as a student would after renaming everything.
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,46 @@ def test_fit_end_to_end_under_other_names(tmp_path):
     assert png.stat().st_size > 10_000
     # Progress goes to stderr as plain lines when stderr is not a terminal (a Slurm log).
     assert "step 200/200" in done.stderr and "\r" not in done.stderr
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A small tmpfs (root mounts it), filled until it has no byte left."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", folder])
+    try:
+        filler = open(folder / "filler", "wb", buffering=0)  # noqa: SIM115
+        with filler, pytest.raises(OSError, match="No space left"):
+            while True:
+                filler.write(b"x" * 4096)
+        yield folder
+    finally:
+        run(["umount", folder])
+
+
+def test_full_disk_after_the_fit_keeps_the_result(tmp_path, full_disk):
+    """The plot's disk is full only when the fit is done: the result is reported all the
+    same, with a message naming the location, and no half-written file is left. A report
+    that cannot be written (stdout on the full disk, as train.sh sends it) goes to stderr."""
+    project = bake(tmp_path / "bake")
+    python = project_venv(project) / "python"
+    fit = [python, "-m", "genai_project", "fit", "--model", "gaussian", "--steps", "20", "--json"]
+    plot = full_disk / "plots" / "fit.png"
+    plot.parent.mkdir()  # a folder (an inode) still fits; its checks pass before the fit
+    done = run([*fit, "--plot", plot], cwd=project)
+    assert json.loads(done.stdout)["nll"] > 0 and json.loads(done.stdout)["plot"] is None
+    assert f"warning: the plot was not saved: cannot write {plot} (No space left" in done.stderr
+    assert sorted(p.name for p in full_disk.rglob("*")) == ["filler", "plots"]
+
+    result = full_disk / "result.json"
+    with open(result, "w") as stdout:
+        failed = subprocess.run(fit, cwd=project, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    assert failed.returncode == 74, failed.stderr
+    assert f"error: the result could not be written to {result} (No space left" in failed.stderr
+    report = json.loads(failed.stderr.split("here it is instead:\n")[1].strip().splitlines()[0])
+    assert report["model"] == "gaussian" and report["nll"] > 0
+    assert result.read_text() == ""  # nothing half-written
 
 
 PLANTED_WORKFLOWS = {

@@ -161,6 +161,32 @@ def test_preempted_training_resumes_with_identical_parameters(cluster, projects,
     assert resumed["params"] == straight["params"]
 
 
+def test_warning_while_the_environment_loads_requeues(cluster, projects, tmp_path):
+    """Slurm's warning (USR1) while the environment still activates (conda takes seconds):
+    the job is requeued and the restart fits, instead of dying with 138."""
+    project = projects["short-cpu"]
+    # The project's environment behind an activation that waits (a slow conda) until told.
+    env, loading, go = tmp_path / "slow-env", tmp_path / "loading", tmp_path / "go"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").symlink_to(project.env / "bin" / "python")
+    wait_for_go = f"until [ -e {go} ]; do sleep 0.2; done"
+    (env / "bin" / "activate").write_text(
+        f"touch {loading}\n{wait_for_go}\nsource {project.env}/bin/activate\n"
+    )
+    fit = ("--model", "gaussian", "--steps", "50")
+    job = cluster.sbatch("slurm/train.sh", *fit, cwd=project.path, export={"PROJECT_ENV": str(env)})
+    assert cluster.wait(job, until=loading.exists)
+    run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
+    go.touch()
+    cluster.wait(job)
+
+    runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
+    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", runs
+    log = log_of(project.path, "train", job)
+    assert "USR1 arrived before the fit started" in log and f"requeueing job {job}" in log, log
+    assert json.loads((project.path / "results" / f"train-{job}.json").read_text())["steps"] == 50
+
+
 @pytest.mark.parametrize("name", ANSWER_SETS)
 def test_gpu_check_job(cluster, projects, jobs, name):
     project, job = projects[name], jobs[name, "gpu-check"]
@@ -407,9 +433,20 @@ def planted_env(tmp_path: Path) -> tuple[Path, Path]:
     return env, marker
 
 
-@pytest.mark.parametrize("how", ["owned-by-nobody", "group-writable", "world-writable-bin"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "owned-by-nobody",
+        "group-writable",
+        "world-writable-bin",
+        "pth-of-another-user",  # site-packages: a .pth file runs at every Python start
+        "world-writable-site-packages",
+    ],
+)
 def test_an_environment_others_can_change_is_refused(cluster, projects, tmp_path, how):
     env, marker = planted_env(tmp_path)
+    site = env / "lib" / "python3.12" / "site-packages"
+    site.mkdir(parents=True)
     if how == "owned-by-nobody":  # a second user of the machine (Debian's `nobody`)
         for path in [env, *env.rglob("*")]:
             shutil.chown(path, "nobody", "nogroup")
@@ -417,6 +454,13 @@ def test_an_environment_others_can_change_is_refused(cluster, projects, tmp_path
     elif how == "group-writable":
         env.chmod(0o775)
         reason = f"{env} can be changed by other users"
+    elif how == "pth-of-another-user":
+        (site / "evil.pth").write_text(f"import os; os.system('touch {marker}')\n")
+        shutil.chown(site / "evil.pth", "nobody", "nogroup")
+        reason = f"{site}/evil.pth belongs to nobody, not to you"
+    elif how == "world-writable-site-packages":
+        site.chmod(0o777)
+        reason = f"{site} can be changed by other users"
     else:
         (env / "bin").chmod(0o777)
         reason = f"{env}/bin can be changed by other users"

@@ -159,5 +159,6 @@ def test_readme_question_table_states_the_hooks_limits():
     assert f"1–{hook_constant('MAX_GPUS_PER_NODE')} " in rule["gpus_per_node"]
     assert f"at most {hook_constant('MAX_GPUS_PER_USER')} " in rule["gpus_per_node"]
     assert f"1–{hook_constant('MAX_NODES')}," in rule["nodes"]
-    for name in ("project", "package"):
-        assert f"at most {hook_constant('MAX_NAME')}" in rule[name], name
+    assert f"at most {hook_constant('MAX_NAME')}" in rule["project"]
+    assert f"at most {hook_constant('MAX_PACKAGE')} " in rule["package"]
+    assert f"at most {hook_constant('MAX_PROJECT_NAME_WIDTH')} columns" in rule["project_name"]

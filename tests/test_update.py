@@ -89,8 +89,8 @@ def answers(project: Path) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
 
 
-def student_edits(project: Path) -> None:
-    """A new module and its test, other training options, a README paragraph."""
+def student_module(project: Path) -> None:
+    """A new module of the student's own, and its test."""
     package = project / "src" / "genai_project"
     (package / "my_model.py").write_text('def greet():\n    return "mine"\n')
     (project / "tests" / "test_my_model.py").write_text(
@@ -98,6 +98,11 @@ def student_edits(project: Path) -> None:
         "def test_greet():\n"
         '    assert greet() == "mine"\n'
     )
+
+
+def student_edits(project: Path) -> None:
+    """A new module and its test, other training options, a README paragraph."""
+    student_module(project)
     edit(project / "slurm" / "train.sh", r"^(\s*set -- --model .*)$", r"\1 --seed 7")
     edit(project / "README.md", r"^(and ships a small package)", r"\1 (my notes: see my_model.py)")
     git(project, "add", "--all")
@@ -166,6 +171,42 @@ def test_update_brings_template_changes_and_keeps_student_edits(tmp_path, templa
     if tool == "cookiecutter":  # the project's own tests, once (TensorFlow from the uv cache)
         bin_dir = project_venv(project)
         run([bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project)
+
+
+def test_update_keeps_the_students_ignored_rej_files(tmp_path, template):
+    """A *.rej of the student's own in a git-ignored folder is neither the update's
+    leftover (the clean update succeeds) nor deleted."""
+    project = generate(template, tmp_path / "out", "cruft")
+    mine = {"data/keep.rej": b"mine\n", "results/old/merge.rej": b"old merge\n"}
+    for name, content in mine.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_bytes(content)
+    assert git(project, "status", "--porcelain").stdout == ""  # ignored, so the tree is clean
+    template_release(template)
+
+    template_update(project)
+
+    assert "--signal=B:USR1@180" in (project / "slurm" / "train.sh").read_text()
+    assert {name: (project / name).read_bytes() for name in mine} == mine
+
+
+def test_package_rename_moves_the_students_modules(tmp_path, template):
+    """`--variables-to-update '{"package": ...}'`: the student's modules follow the
+    template's into the new package, and the lines naming the old one are listed."""
+    project = generate(template, tmp_path / "out", "cruft")
+    student_module(project)
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "my module")
+
+    done = template_update(project, "--variables-to-update", '{"package": "renamed"}')
+
+    assert answers(project)["package"] == "renamed"
+    assert not list((project / "src" / "genai_project").glob("**/*.py"))
+    assert (project / "src" / "renamed" / "my_model.py").is_file()
+    assert (project / "src" / "renamed" / "fit.py").is_file()
+    assert "tests/test_my_model.py:1:from genai_project.my_model import greet" in done.stdout
+    git(project, "commit", "--quiet", "-m", "Update from the course template")
+    assert git(project, "status", "--porcelain").stdout == ""
 
 
 def conflicting_release(template: Path) -> None:

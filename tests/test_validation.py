@@ -2,9 +2,13 @@
 
 import importlib.util
 import json
+import os
+import re
+import shutil
 import subprocess
 import tempfile
 import tomllib
+from email.headerregistry import Address
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,7 @@ from tests.helpers import (
     hook_constant,
     parse_data_files,
     project_venv,
+    python_for,
     rendered_files,
     run,
 )
@@ -41,6 +46,10 @@ BAD_ANSWERS = [
     ({"netid": "ab12345"}, "netid"),
     ({"email": "not-an-email"}, "email"),
     ({"email": "a;rm -rf ~@x.edu"}, "email"),
+    ({"email": "first..last@x.com"}, "email"),  # setuptools refuses these three
+    ({"email": ".a@x.com"}, "email"),
+    ({"email": "a.@x.com"}, "email"),
+    ({"email": "a@-x.com"}, "email"),
     ({"quest_account": "x12345"}, "quest_account"),
     ({"quest_account": "p123"}, "quest_account"),
     ({"partition": "gengpu", "gpu": "none"}, "gpu"),
@@ -173,8 +182,24 @@ NAME_ANSWERS = [
     ({"package": "yaml"}, "package"),  # pre-commit imports it
     ({"package": "conftest"}, "package"),
     ({"package": "test_cli"}, "package"),
-    ({"package": "x" * 65}, "package"),
-    ({"package": "x" * 256}, "package"),  # once: "File name too long" half-way through the bake
+    ({"package": "x" * 33}, "package"),  # lines with it would pass 100 columns
+    ({"package": "x" * 256}, "package"),
+    ({"package": "chunk"}, "package"),  # in 3.11's standard library, not in 3.13's
+    ({"package": "imghdr"}, "package"),
+    ({"package": "distutils"}, "package"),
+    ({"package": "tomllib"}, "package"),  # not in 3.10's
+    ({"project": "rm"}, "project"),  # the Dockerfile runs it
+    ({"project": "tini"}, "project"),
+    ({"project": "apt-get"}, "project"),
+    ({"project": "hostname"}, "project"),
+    ({"project": "which"}, "project"),
+    ({"project": "iconv"}, "project"),
+    ({"project": "start-code-server"}, "project"),
+    ({"project_name": "x" * 65}, "project_name"),
+    ({"project_name": '"' * 33}, "project_name"),  # written \" in __init__.py: 66 columns
+    ({"project_name": "漢" * 33}, "project_name"),  # wide: 66 columns
+    ({"project_name": "Caf\udce9"}, "project_name"),  # Latin-1 bytes as Python reads them
+    ({"author": "Caf\udce9"}, "author"),  # once: "File name too long" half-way through the bake
 ]
 
 
@@ -197,16 +222,100 @@ def test_no_directory_is_left_anywhere_on_rejection(tmp_path, capfd, project):
     ]
 
 
-def test_longest_names_bake_and_install(tmp_path):
-    """The length limit is one the file system can hold: the longest names install."""
-    project = bake(tmp_path, project="p" * 64, package="k" * 64)
+def test_longest_names_bake_lint_and_install(tmp_path):
+    """The limits are ones the project keeps: the longest and widest answers pass its own
+    lint (ruff, as `nox -s lint` runs it) and install (setuptools reads the e-mail)."""
+    package = "k" * hook_constant("MAX_PACKAGE")
+    widest = '\\"' + "漢" * ((hook_constant("MAX_PROJECT_NAME_WIDTH") - 4) // 2)
+    project = bake(
+        tmp_path,
+        project="p" * hook_constant("MAX_NAME"),
+        package=package,
+        project_name=widest,
+        author='O\'Neil "the" <Ada> \\ ' + "a" * 200,
+        email="first.last+x_y%z@a-b.c-d.edu",
+    )
+    assert not ruff_problems(project)
     run(["uv", "venv", "--quiet", str(project / ".venv")])
     # --python, not VIRTUAL_ENV: under nox, uv would install into the session's environment.
     python = project / ".venv" / "bin" / "python"
     run(
         ["uv", "pip", "install", "--quiet", "--no-deps", "--python", python, "-e", "."], cwd=project
     )
-    run([python, "-c", f"import {'k' * 64}"])
+    run([python, "-c", f"import {package}"])
+
+
+def test_latin1_answer_on_the_command_line_leaves_nothing(tmp_path):
+    """A terminal set to Latin-1 sends 'Café' as bytes that are not UTF-8: refused by name,
+    before cookiecutter writes a file it cannot encode (it used to stop half-way)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [shutil.which("cookiecutter"), "--no-input", "-o", str(out), str(TEMPLATE)]
+    found = subprocess.run(
+        [os.fsencode(part) for part in cmd] + [b"project_name=Caf\xe9"],
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+        cwd=tmp_path,
+    )
+    assert found.returncode != 0
+    assert b"  - project_name: 'Caf\\udce9' is not valid UTF-8 text" in found.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_stdlib_names_cover_every_offered_python():
+    """The hook refuses the standard library of the project's Python, whichever Python runs
+    cookiecutter: the names some offered Python has and another lacks are in the hook."""
+    pythons = [*DEFAULTS["python_version"], "3.10"]  # 3.10 may still run cookiecutter
+    listing = "import sys; print(*sys.stdlib_module_names)"
+    names = [set(run([python_for(v), "-c", listing]).stdout.split()) for v in pythons]
+    differences = set.union(*names) - set.intersection(*names)
+    assert differences <= hook_constant("STDLIB_DIFFERENCES"), sorted(
+        differences - hook_constant("STDLIB_DIFFERENCES")
+    )
+
+
+# A word at a command's place in shell: after a line start, ; | && || ( $( ` then do else.
+COMMAND_PLACE = re.compile(r"(?:^|[;|&(`]|\$\(|\bthen\b|\bdo\b|\belse\b)\s*([A-Za-z][\w.-]*)", re.M)
+
+
+def commands_run_by(project: Path) -> set[str]:
+    """The programs the project's Dockerfile, scripts and README code blocks start: words at
+    a command's place that are programs on this machine, and the image's ENTRYPOINT/CMD."""
+    texts = [path.read_text() for path in project.rglob("*.sh")]
+    dockerfile = (project / "Dockerfile").read_text()
+    texts += re.findall(r"^RUN ((?:.*\\\n)*.*)", dockerfile, re.M)
+    for path in [project / "README.md", *project.glob("docs/*.md")]:
+        fence, block = None, []  # the fence's language inside a code block, and its lines
+        for line in path.read_text().splitlines():
+            if line.startswith("```") and fence is None:
+                fence, block = line[3:].strip(), []
+            elif line.startswith("```"):
+                if fence in ("", "bash", "sh", "shell", "console"):
+                    texts.append("\n".join(block))
+                fence = None
+            else:
+                block.append(line)
+    # Comments and quoted text without a $(...) in it are not commands.
+    texts = [re.sub(r"(^|\s)#.*|\"[^\"$`]*\"|'[^']*'", " ", text) for text in texts]
+    words = {word for text in texts for word in COMMAND_PLACE.findall(text) if shutil.which(word)}
+    for listed in re.findall(r"^(?:ENTRYPOINT|CMD) \[\"([^\"]+)\"", dockerfile, re.M):
+        words.add(listed)
+    return {word for word in words if re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", word)}
+
+
+def test_every_command_the_project_runs_is_refused_as_project_name(tmp_path, capfd):
+    """`project` names the console script, first on PATH in the venv and the image: it must
+    not be a program that the Dockerfile, a jobscript or the README runs."""
+    found = commands_run_by(bake(tmp_path / "default"))
+    assert {"rm", "tini", "apt-get", "git", "mkdir"} <= found  # the extraction works
+    refused = hook_constant("SYSTEM_COMMANDS") | set(
+        json.loads((TEMPLATE / "hooks" / "reserved_names.json").read_text())["commands"]
+    )
+    python_like = re.compile(r"(python|pip|pydoc|idle)[0-9]*")
+    missing = {word for word in found if word not in refused and not python_like.fullmatch(word)}
+    assert not missing, f"add to SYSTEM_COMMANDS in hooks/pre_gen_project.py: {sorted(missing)}"
+    message = bake_refused(tmp_path / "rm", capfd, project="rm")
+    assert "  - project: 'rm' would replace a command" in message
 
 
 def test_reserved_names_match_the_dependency_closure(tmp_path):
@@ -241,6 +350,7 @@ FREE_TEXT = [k for k, v in DEFAULTS.items() if isinstance(v, str) and not k.star
 DERIVED = {"project_name": {"project", "package"}, "project": {"package"}, "netid": {"email"}}
 # Characters that break things: separators, quotes, shell and Slurm syntax, non-ASCII digits.
 NASTY = list("/\\.:-_@ '\"$`;#%&|<>()*?!~\n\t\r\x00") + ["٠", "١", "²", "１", "é", "😀", "‮"]
+NASTY += ["\udce9", "漢"]  # a Latin-1 byte as Python reads it; a wide character
 
 
 def answer_text():
@@ -257,6 +367,10 @@ def answer_text():
         st.text(st.sampled_from(NASTY + list("abcxyz0123456789")), max_size=20),
         near_defaults,
         st.sampled_from(["python3", "pytest", "__main__", "absl", "x" * 256, "..", "a/b"]),
+        # answers that once baked a broken project (issue 25: 15-19)
+        st.sampled_from(["rm", "tini", "hostname", "chunk", "imghdr", "distutils", "Caf\udce9"]),
+        st.sampled_from(["first..last@x.com", ".a@x.com", "a.@x.com", "a@x..com", "k" * 33]),
+        st.builds(lambda c, n: c * n, st.sampled_from(list('x"\\漢é')), st.integers(30, 70)),
     ).filter(lambda text: not any(m in text for m in ("{{", "{%", "{#")))
     # (cookiecutter itself renders answers as Jinja before our hooks run: not ours to test)
 
@@ -272,9 +386,25 @@ def check_valid_project(project: Path) -> None:
             assert found.returncode == 0, f"{path}: {found.stderr}"
             for line in text.splitlines():  # Slurm reads these: ASCII only
                 assert not line.startswith("#SBATCH") or line.isascii(), f"{path}: {line}"
+        for number, line in enumerate(text.splitlines(), start=1):  # pre-commit's rule
+            assert line == line.rstrip(), f"{path}:{number}: trailing whitespace"
     extras = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     for requirement in extras["optional-dependencies"]["cpu"]:  # pip reads these
         assert requirement.isascii(), requirement
+    for person in extras["authors"]:  # what setuptools does with them at install
+        Address(display_name=person["name"], addr_spec=person["email"])
+    assert not ruff_problems(project)
+
+
+def ruff_problems(project: Path) -> str:
+    """What the project's own ruff (the version its pre-commit pins) finds; '' if nothing."""
+    pinned = re.search(r'"(ruff==[^"]+)"', (project / ".pre-commit-config.yaml").read_text())[1]
+    ruff = ["uvx", "--quiet", "--from", pinned, "ruff"]
+    found = ""
+    for check in (["check", "--no-fix", "--quiet"], ["format", "--check", "--quiet"]):
+        done = subprocess.run([*ruff, *check, "."], cwd=project, capture_output=True, text=True)
+        found += done.stdout + done.stderr if done.returncode else ""
+    return found
 
 
 @settings(

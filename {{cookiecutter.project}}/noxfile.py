@@ -70,10 +70,10 @@ CRUFT = ["cruft==2.16.0", "cookiecutter==2.7.1"]
 KEEP = "--keep-conflicts"
 
 
-def _git(*args: str) -> str:
+def _git(*args: str, check: bool = True) -> str:
     import subprocess
 
-    done = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(["git", *args], capture_output=True, text=True, check=check)
     return done.stdout
 
 
@@ -101,6 +101,30 @@ def _clashes(path: str) -> list[str]:
         elif side:
             shown.append(f"    {side} {line.rstrip()}")
     return shown
+
+
+def _package() -> str:
+    """The package's name, as .cruft.json records it."""
+    import json
+
+    with open(".cruft.json", encoding="utf-8") as record:
+        return json.load(record)["context"]["cookiecutter"]["package"]
+
+
+def _move_package(old: str, new: str) -> list[str] | str:
+    """After a change of `package`: cruft moved the template's modules to src/<new>/, and
+    yours follow them (git mv). Returns what was moved, or why nothing can be."""
+    import os
+
+    mine = sorted(_files(_git("ls-files", "--", f"src/{old}")))
+    targets = {path: f"src/{new}/" + path[len(f"src/{old}/") :] for path in mine}
+    taken = [target for target in targets.values() if os.path.exists(target)]
+    if taken:
+        return f"cannot move your modules to src/{new}/: {', '.join(taken)} already exist"
+    for path, target in targets.items():
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        _git("mv", path, target)
+    return mine
 
 
 @nox.session(name="template-check")
@@ -136,13 +160,17 @@ def template_update(session: nox.Session) -> None:
         )
     session.install(*CRUFT)
     before = _files(_git("ls-files", "--others", "--exclude-standard"))
+    # Every untracked file, git-ignored ones too: a *.rej of your own is not the update's.
+    untracked = _files(_git("ls-files", "--others"))
+    package = _package()
     cruft = os.path.join(session.bin, "cruft")
     done = subprocess.run(
         [cruft, "update", "--skip-apply-ask", *options], capture_output=True, text=True
     )
     output = done.stdout + done.stderr
     unmerged = sorted(_files(_git("diff", "--name-only", "--diff-filter=U")))
-    rejects = [p for p in _files(_git("ls-files", "--others")) if p.endswith(".rej")]
+    new_files = _files(_git("ls-files", "--others")) - untracked
+    rejects = sorted(p for p in new_files if p.endswith(".rej"))
     failed = done.returncode != 0 or "Failed to apply the update" in output or bool(rejects)
 
     def undo(why: str, then: str = "") -> None:
@@ -172,12 +200,23 @@ def template_update(session: nox.Session) -> None:
             " <<<<<<< yours ... >>>>>>> template block, then `git add` the file"
             " and commit. Undo the whole update: git reset --hard"
         )
+    if _package() != package:
+        moved = _move_package(package, _package())
+        if isinstance(moved, str):
+            undo(moved)
     _git("add", "--all")
     changed = _git("status", "--short")
     if not changed:
         session.log(output.strip().splitlines()[-1] if output.strip() else "up to date")
         return
     print(changed)
+    if _package() != package:
+        mentions = _git("grep", "-n", "-w", "-I", package, "--", ".", ":!.cruft.json", check=False)
+        print(
+            f"The package is now {_package()} (was {package}): your modules moved with it"
+            f" to src/{_package()}/. Reinstall it: pip install -e '.[cpu,dev]'"
+            + (f"\nThese lines still name {package}; change them:\n{mentions}" if mentions else "")
+        )
     session.log(
         "Template update staged: review it (git diff --cached), run nox -s tests,"
         " then git commit -m 'Update from the course template'"

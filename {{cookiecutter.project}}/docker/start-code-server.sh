@@ -26,12 +26,23 @@ case "${CODE_SERVER_LISTEN:-loopback}" in
       || [ -d /.singularity.d ]; then
       shared="Apptainer/Singularity/Charliecloud share the host's network"
     fi
+    # A container's own network has lo and ONE interface (eth0, or tap0), plus the tunnels
+    # the kernel puts into every network namespace; a second one (ifb0, eth1, wlan0...)
+    # belongs to a host. (A host with only lo and eth0 cannot be told apart: so loopback
+    # stays the default.)
+    others=""
     for interface in /sys/class/net/*; do
-      case "${interface##*/}" in
+      name="${interface##*/}"
+      case "$name" in
         docker*|podman*|virbr*|veth*|cni*|br-*|flannel*|cali*)
-          shared="this container sees the host's network (interface ${interface##*/})" ;;
+          shared="this container sees the host's network (interface $name)" ;;
+        lo|tunl0|gre0|gretap0|erspan0|ip_vti0|ip6_vti0|sit0|ip6tnl0|ip6gre0) ;;
+        *) others="$others $name" ;;
       esac
     done
+    if [ -z "$shared" ] && [ "$(echo "$others" | wc -w)" -gt 1 ]; then
+      shared="this container sees the host's network (interfaces:$others)"
+    fi
     if [ -n "$shared" ]; then
       echo "error: CODE_SERVER_LISTEN=all refused: $shared, so code-server would listen on" \
         "every interface of the host. Leave CODE_SERVER_LISTEN unset (127.0.0.1) and reach" \

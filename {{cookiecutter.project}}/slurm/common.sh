@@ -139,25 +139,26 @@ activate_env() {
 
 # The environment is code that every job runs: refuse one that another user owns or
 # can change (they would run code as you, with your files and your allocation).
-# Checked: the environment, its bin/, activate, and python if it lies inside (a venv's
-# python links to the system's, which root or the cluster's staff own).
+# Checked: every file and folder in it -- bin/, activate, and site-packages too (another
+# user's .pth file or module would run as you as well). Files of root's are fine: a venv's
+# python links to the system's, which root or the cluster's staff own.
 check_env_is_yours() {
     local path why=""
-    for path in "$PROJECT_ENV" "$PROJECT_ENV/bin" "$PROJECT_ENV/bin/activate" \
-        "$(readlink -f "$PROJECT_ENV/bin/python")"; do
-        [[ -e "$path" && ( "$path" == "$PROJECT_ENV"* ) ]] || continue
-        if [[ ! -O "$path" && -z "$(find "$path" -maxdepth 0 -user 0)" ]]; then
-            why="$path belongs to $(stat -c %U "$path" 2>/dev/null || echo 'another user'), not to you"
-        elif [[ -n "$(find "$path" -maxdepth 0 \( -perm -020 -o -perm -002 \))" ]]; then
-            why="$path can be changed by other users (mode $(stat -c %A "$path" 2>/dev/null))"
-        fi
-        if [[ -n "$why" ]]; then
-            echo "error: refusing the Python environment PROJECT_ENV=$PROJECT_ENV: $why." >&2
-            echo "  Use one only you can change: make your own with  bash slurm/setup_env.sh" >&2
-            echo "  (and PROJECT_ENV=/a/path/of/yours), or, if it is yours:  chmod -R go-w $PROJECT_ENV" >&2
-            return 1
-        fi
-    done
+    # -H: follow PROJECT_ENV itself if it is a link; links inside have no mode of their
+    # own (their targets are checked where they lie). uv's .lock holds no code.
+    path="$(find -H "$PROJECT_ENV" ! -type l ! -path "$PROJECT_ENV/.lock" \( -perm -020 \
+        -o -perm -002 -o ! \( -user "$(id -u)" -o -user 0 \) \) -print -quit 2>/dev/null)"
+    if [[ -z "$path" ]]; then
+        return 0
+    elif [[ ! -O "$path" && -z "$(find "$path" -maxdepth 0 -user 0)" ]]; then
+        why="$path belongs to $(stat -c %U "$path" 2>/dev/null || echo 'another user'), not to you"
+    else
+        why="$path can be changed by other users (mode $(stat -c %A "$path" 2>/dev/null))"
+    fi
+    echo "error: refusing the Python environment PROJECT_ENV=$PROJECT_ENV: $why." >&2
+    echo "  Use one only you can change: make your own with  bash slurm/setup_env.sh" >&2
+    echo "  (and PROJECT_ENV=/a/path/of/yours), or, if it is yours:  chmod -R go-w $PROJECT_ENV" >&2
+    return 1
 }
 
 # What ran, where and with which resources: the first thing to read in a log.
@@ -186,6 +187,16 @@ choose_command() {
     COMMAND_ARGS=("$@")
 }
 
+# Slurm's warning (USR1) or a TERM may come while the environment still loads (conda
+# takes seconds, a busy file system longer): bash's default would end the job there, with
+# no requeue. A jobscript that calls remember_signals first keeps such a signal for
+# run_resumable, which requeues (USR1) or stops (TERM) without starting the fit.
+early_signal=""
+remember_signals() {
+    trap 'early_signal=USR1' USR1
+    trap 'early_signal=TERM' TERM
+}
+
 # Run a fit that checkpoints when signalled, and requeue the job at the time-limit warning.
 #   run_resumable RESUME RESULT COMMAND...
 # RESUME is the command that resumes by hand (shown if the fit fails). COMMAND's stdout (the fit's JSON) goes to RESULT. Slurm's warning (USR1, from
@@ -198,14 +209,22 @@ run_resumable() {
     local pid="" requeue=no status=0
     trap 'requeue=yes; [[ -n $pid ]] && kill -USR1 "$pid" 2>/dev/null || true' USR1
     trap '[[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null || true' TERM
-    # In the background, so this script can pass signals on to it.
-    "$@" >"$result.part" &
-    pid=$!
-    # `wait` returns early when a signal arrives; wait again until COMMAND has exited.
-    while true; do
-        wait "$pid" && status=0 || status=$?
-        kill -0 "$pid" 2>/dev/null || break
-    done
+    if [[ -n $early_signal ]]; then
+        # It came while the environment was loading: nothing ran, so nothing to save.
+        echo "$early_signal arrived before the fit started"
+        [[ $early_signal == USR1 ]] && requeue=yes && status=138 || status=143
+    else
+        # In the background, so this script can pass signals on to it.
+        "$@" >"$result.part" &
+        pid=$!
+        # A warning between the traps above and this line: pass it on now.
+        if [[ $requeue == yes ]]; then kill -USR1 "$pid" 2>/dev/null || true; fi
+        # `wait` returns early when a signal arrives; wait again until COMMAND has exited.
+        while true; do
+            wait "$pid" && status=0 || status=$?
+            kill -0 "$pid" 2>/dev/null || break
+        done
+    fi
     if [[ $status -eq 0 ]]; then
         mv "$result.part" "$result"
         echo "finished: $result"
@@ -214,6 +233,7 @@ run_resumable() {
         echo "fit stopped with exit code $status at the time-limit warning; requeueing job $SLURM_JOB_ID"
         scontrol requeue "$SLURM_JOB_ID"
     else
+        rm -f "$result.part"  # no half-written result left behind
         echo "fit stopped with exit code $status; resume with: $resume" >&2
         exit "$status"
     fi

@@ -9,7 +9,8 @@
 #   IMAGE=docker://...        the image the publish-image workflow pushed (see README)
 #   IMAGE_ARCHIVE=/path.tar   or: an archive made by `docker save` on your laptop
 #   PROJECT_CONTAINER=/path   the .sif to write (default below: your project space)
-# Running it again with the same image does nothing; with another image it rebuilds.
+# Running it again with the same image does nothing; with another image (or another archive
+# at the same path) it rebuilds. A docker:// tag that now names a newer image: delete the .sif.
 set -euo pipefail
 
 project_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,9 +50,15 @@ case "$(basename "$runtime")" in
     *) die "PROJECT_CONTAINER_RUNTIME=$runtime: this script builds .sif files with apptainer or singularity" ;;
 esac
 
-# Idempotent: the source of the last build is written beside the .sif.
-if [[ -f "$sif" && "$(cat "$sif.source" 2>/dev/null)" == "$source" ]]; then
-    echo "Image exists: $sif (from $source); nothing to do."
+# Idempotent: the source of the last build is written beside the .sif. An archive is
+# known by its content too (a new `docker save` copied over the old one keeps its name).
+identity="$source"
+if [[ -n $archive ]]; then
+    echo "Checking $archive (its checksum tells a new archive from the one built before)"
+    identity="$source sha256:$(sha256sum <"$archive" | cut -d' ' -f1)"
+fi
+if [[ -f "$sif" && "$(cat "$sif.source" 2>/dev/null)" == "$identity" ]]; then
+    echo "Image exists: $sif (from $identity); nothing to do."
 else
     folder="$(dirname "$sif")"
     mkdir -p "$folder" || die "cannot create $folder; set PROJECT_CONTAINER to a place you can write"
@@ -66,7 +73,7 @@ else
     # Build beside the target, then rename: a failed build leaves the old image usable.
     "$runtime" build --force "$sif.part" "$source"
     mv -f "$sif.part" "$sif"
-    echo "$source" >"$sif.source"
+    echo "$identity" >"$sif.source"
 fi
 
 # Prove the image works here: the package imports and TensorFlow loads.

@@ -31,6 +31,7 @@ set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"
 # shellcheck source=common.sh
 source slurm/common.sh
+remember_signals  # a signal before the fit starts is acted on, not fatal
 job_banner
 activate_env
 

@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,11 +72,35 @@ def test_readable_report_and_own_data(tmp_path, capsys):
     np.testing.assert_allclose(json.loads(out)["params"]["loc"], expected, atol=1e-5)
 
 
+def npy_bytes(array, shape=None) -> bytes:
+    """``array`` as numpy.save writes it; with ``shape``, a header that claims that shape."""
+    file = io.BytesIO()
+    if shape is None:
+        np.save(file, array)
+    else:
+        header = {"descr": "<f8", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(file, header)
+        file.write(np.asarray(array, dtype="<f8").tobytes())
+    return file.getvalue()
+
+
 BAD_FILES = {  # name: (bytes, a part of the message); every message names the file
     "nan.csv": (b"1,2\n3,nan\n", "line 2 contains NaN or infinity"),
     "ragged.csv": (b"x,y\n1,2\n3\n", "line 3 has 1 values, line 2 has 2"),
     "words.csv": (b"1,2\n3,x\n", "line 2 is not all numbers"),
-    "semicolons.csv": (b"1;2\n3;4\n", "separate values with commas"),
+    "semicolons.csv": (b"1;2\n3;4\n", "line 1 is not all numbers: '1;2'; separate values"),
+    # A first row with a typo is data with an error, not a header to drop.
+    "typo.csv": (b"1.2.3,4\n1,2\n3,5\n4,1\n", "line 1 is not all numbers: '1.2.3,4'"),
+    "letter-o.csv": (b"O.5,4\n1,2\n3,5\n4,1\n", "line 1 is not all numbers: 'O.5,4'"),
+    "complex.npy": (npy_bytes(np.ones((5, 2)) * (1 + 2j)), "holds complex numbers"),
+    "text.npy": (npy_bytes(np.array([["1", "2"]])), "holds text, not real numbers"),
+    # A damaged header claiming 10^12 rows: refused before any memory is set aside.
+    "huge.npy": (npy_bytes(np.zeros((4, 2)), shape=(10**12, 2)), "the file is damaged"),
+    "csv.npy": (b"1,2\n3,4\n", "not a .npy file (it is text, perhaps a CSV file"),
+    "utf32.csv": ("x,y\n1,2\n".encode("utf-32"), "the file is UTF-32 text"),
+    # float32 squares them into infinity: the file is named, not the learning rate.
+    "huge-values.csv": (b"1e20,0\n0,1e20\n2e20,1\n1,3e20\n", "a fit takes values below 1e+18"),
+    "exactly-1e30.csv": (b"1e30,0\n0,1\n2,3\n1,5\n", "a fit takes values below 1e+18"),
     "header-only.csv": (b"x,y\n", "no points"),
     "empty.csv": (b"", "the file is empty (0 bytes)"),
     "empty.npy": (b"", "the file is empty (0 bytes)"),
@@ -161,6 +187,32 @@ def test_a_byte_order_mark_is_read_not_taken_for_a_header(tmp_path, capsys):
     code, out, _ = fit(capsys, "--model", "gaussian", "--data", str(csv), "--closed-form", "--json")
     assert code == 0
     assert json.loads(out)["n"] == 200  # all 200, the first row included
+
+
+def test_npy_files_of_every_layout_load(tmp_path, capsys):
+    """The header checks take every array numpy.save writes: Fortran order, whole numbers."""
+    points = np.random.default_rng(2).normal(size=(100, 2))
+    layouts = {"f.npy": np.asfortranarray(points), "i.npy": (points * 100).astype(int)}
+    for name, array in layouts.items():
+        np.save(tmp_path / name, array)
+        code, out, _ = fit(capsys, "--model", "gaussian", "--data", str(tmp_path / name), "--json")
+        assert code == 0
+        np.testing.assert_allclose(json.loads(out)["params"]["loc"], array.mean(axis=0), rtol=0.1)
+
+
+def test_unreadable_file_is_named_not_a_traceback(tmp_path):
+    """Another user's file (no read permission): a message naming it, not a PermissionError."""
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # others may look in, not read the file
+        data = Path(folder) / "theirs.csv"
+        data.write_text("1,2\n3,5\n4,1\n")
+        data.chmod(0)
+        # Root reads every file: import as root, then become nobody (65534) to read it.
+        drop = "os.setgid(65534); os.setuid(65534)" if os.geteuid() == 0 else ""
+        read = f"load_points({str(data)!r})"
+        code = f"import os\nfrom {PACKAGE}.points import load_points\n{drop}\n{read}"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert f"ValueError: {data}: cannot read the file (Permission denied)" in done.stderr
 
 
 def test_checkpoint_of_another_fit_is_refused(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""{{ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\"') }}: a Generative AI course project.
+"""{{ cookiecutter.project_name | trim | replace('\\', '\\\\') | replace('"', '\\"') }}: a Generative AI course project.
 
 Run ``python -m {{ cookiecutter.package }} --help`` for the commands.
 """

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
-from . import trainer
+from . import outputs, trainer
 from .cli_types import positive_int
 
 MODELS = ("gaussian", "box", "gmm")
@@ -77,15 +78,24 @@ def fit_and_report(args: argparse.Namespace) -> int:
     if result is not None and not result.is_chief:
         return 0  # the chief writes the plot and prints the result
     nll = model.nll(x)
-    if args.plot is not None:
-        from .plots import plot_fit
-
-        title = f"{args.model}: NLL {nll:.4f} nats/point"
-        plot_fit(model, x, args.plot, title=title, seed=args.seed)
+    plot_failed = save_plot(args, model, x, nll)  # a message, or None
     report = summary(args, model, result, nll, source, components, x.shape)
     report["seconds"] = round(time.monotonic() - began, 3)
-    print(json.dumps(report) if args.json else readable(report))
-    return 0
+    if plot_failed:  # the fit itself is complete: report it all the same
+        report["plot"] = None
+        print(f"warning: {plot_failed}", file=sys.stderr, flush=True)
+    return outputs.print_report(json.dumps(report) if args.json else readable(report))
+
+
+def save_plot(args, model, x, nll) -> str | None:
+    """``--plot``, written whole or not at all (``outputs.save_plot``): None, or why not."""
+    if args.plot is None:
+        return None
+    from .plots import figure_of_fit
+
+    title = f"{args.model}: NLL {nll:.4f} nats/point"
+    figure = figure_of_fit(model, x, title=title, seed=args.seed)
+    return outputs.save_plot(figure, args.plot)
 
 
 def load(args):
