@@ -7,9 +7,9 @@ returns the exit code. To add a command, write such a module and list it below.
 
 import argparse
 
-from . import __version__, fit, gpu_check, sweep_summary
+from . import __version__, fit, gpu_check, sweep_summary, tensorboard_socket
 
-COMMANDS = [gpu_check, fit, sweep_summary]
+COMMANDS = [gpu_check, fit, sweep_summary, tensorboard_socket]
 
 
 def build_parser() -> argparse.ArgumentParser:
