@@ -145,7 +145,7 @@ unset PASSWORD
     --disable-telemetry --disable-update-check --disable-workspace-trust "$PWD" &
 pids+=($!)
 if [[ $IDE_TUNNEL == socket ]]; then
-    "${PYTHON_CMD[@]}" -m "$PACKAGE" tensorboard "${board[@]}" --logdir logs/tensorboard &
+    "${PYTHON_CMD[@]}" -m "$PACKAGE" tensorboard-socket "${board[@]}" --logdir logs/tensorboard &
 else
     "${RUN_CMD[@]}" tensorboard --logdir logs/tensorboard --load_fast=false "${board[@]}" &
 fi

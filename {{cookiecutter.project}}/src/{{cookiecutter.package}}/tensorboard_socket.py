@@ -6,8 +6,8 @@ see your curves and pictures, whatever your file permissions say. A Unix socket 
 file: in a folder only you can enter, with mode 600, only you (and root) can connect.
 SSH forwards a port of your laptop to it (docs/quest-ide.md; ``slurm/ide.sh`` does this):
 
-    python -m <package> tensorboard --socket /tmp/mine/tensorboard.sock --logdir logs/tensorboard
-    ssh -N -L 6006:/tmp/mine/tensorboard.sock you@host       # then http://localhost:6006
+    python -m <package> tensorboard-socket --socket /tmp/mine/tb.sock --logdir logs/tensorboard
+    ssh -N -L 6006:/tmp/mine/tb.sock you@host       # on the laptop; then http://localhost:6006
 """
 
 import argparse
@@ -21,7 +21,7 @@ MAX_SOCKET_PATH = 107
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "tensorboard",
+        "tensorboard-socket",
         help="serve TensorBoard on a Unix socket only you can reach (not a TCP port)",
         description=__doc__.split("\n\n")[0],
     )
