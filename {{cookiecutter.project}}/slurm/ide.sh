@@ -80,7 +80,7 @@ done < <(squeue --me --noheader --states=RUNNING --name="$SLURM_JOB_NAME" --form
 if [[ ! -e $IDE_PASSWORD_FILE ]]; then
     mkdir -p "$(dirname "$IDE_PASSWORD_FILE")"
     # umask 077 (common.sh): the file is made readable by you alone.
-    head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24 >"$IDE_PASSWORD_FILE"
+    head -c 18 /dev/urandom | base64 >"$IDE_PASSWORD_FILE"  # 24 random characters
     echo "made a new password in $IDE_PASSWORD_FILE"
 fi
 if [[ ! -O $IDE_PASSWORD_FILE || -n "$(find "$IDE_PASSWORD_FILE" -maxdepth 0 -perm /077)" ]]; then
