@@ -135,14 +135,14 @@ def wait_for_port(port: int, alive, attempts: int = 200) -> bool:
 def laptop(sshd, student):
     """The student's SSH client set up as on a laptop: a key the server knows, the server's
     key known, and (in ~/.ssh/config) Quest's login host and the nodes sent to the sshd."""
-    port, (key_type, key), folder = sshd
+    port, (key_type, host_key), folder = sshd
     dot_ssh = Path(student.pw_dir) / ".ssh"
     shutil.rmtree(dot_ssh, ignore_errors=True)
     run(as_user(STUDENT, "mkdir", "-m", "700", dot_ssh))
     key = dot_ssh / "id_ed25519"
     run(as_user(STUDENT, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key))
     shutil.copy(f"{key}.pub", folder / "keys" / STUDENT)
-    known = "".join(f"[{host}]:{port} {key_type} {key}\n" for host in [*HOSTS, "127.0.0.1"])
+    known = "".join(f"[{host}]:{port} {key_type} {host_key}\n" for host in [*HOSTS, "127.0.0.1"])
     config = (f"Host {' '.join(HOSTS)}\n  HostName 127.0.0.1\n  Port {port}\n"
               "  StrictHostKeyChecking yes\n  BatchMode yes\n")  # fmt: skip
     for name, text in (("known_hosts", known), ("config", config)):
