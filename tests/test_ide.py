@@ -29,6 +29,7 @@ import pytest
 from tests.helpers import (
     DEFAULTS,
     PODMAN_ENV,
+    TEMPLATE,
     bake,
     chromium,
     code_server_login,
@@ -37,9 +38,11 @@ from tests.helpers import (
     run,
     standin_base_image,
     unprivileged_user,
+    wait_for_http,
 )
 
 IMAGE = "localhost/hpc-test:ide"  # this module's tag
+ARTIFACTS = TEMPLATE / "artifacts"  # the screenshot of the editor and its terminal
 STUDENT, OTHER = "idestudent", "ideother"
 CH_CONVERT = shutil.which("ch-convert") or "/opt/charliecloud/bin/ch-convert"
 SSHD = "/usr/sbin/sshd"
@@ -156,10 +159,11 @@ def laptop(sshd, student):
 # A session: the job, its log, the tunnel as printed.
 
 
-def submit(cluster, project: Path, converted: Path, *options: str) -> tuple[int, dict]:
+def submit(cluster, project: Path, converted: Path, *options: str, **settings: str):
     """Submit slurm/ide.sh as the student; return (job id, the laptop ports it will print)."""
     ports = {"IDE_PORT": str(free_port()), "IDE_TENSORBOARD_PORT": str(free_port())}
-    export = {"PROJECT_CONTAINER": str(converted), "PROJECT_CONTAINER_RUNTIME": "ch-run", **ports}
+    export = {"PROJECT_CONTAINER": str(converted), "PROJECT_CONTAINER_RUNTIME": "ch-run", **ports,
+              **settings}  # fmt: skip
     job = cluster.sbatch("slurm/ide.sh", cwd=project, options=options, export=export,
                          user=STUDENT)  # fmt: skip
     return job, {k: int(v) for k, v in ports.items()}
@@ -187,16 +191,19 @@ def run_dir(command: str) -> Path:
     return Path(re.search(r"-L \d+:(/\S+)/code-server\.sock", command)[1])
 
 
-def job_processes(job: int) -> list[tuple[int, str]]:
-    """(pid, command line) of every live process of ``job`` (by its SLURM_JOB_ID)."""
+def job_processes(cluster, job: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every live process of ``job`` of ``cluster`` (other Slurms on
+    this machine have jobs of the same number: their SLURM_CONF differs)."""
+    marks = {f"SLURM_JOB_ID={job}".encode(), f"SLURM_CONF={cluster.dir}/slurm.conf".encode()}
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
+            environ = set((proc / "environ").read_bytes().split(b"\0"))
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
             continue
-        if f"SLURM_JOB_ID={job}".encode() in environ:
+        if marks <= environ and state != "Z":
             found.append((int(proc.name), cmdline))
     return found
 
@@ -232,22 +239,31 @@ def test_the_log_prints_one_tunnel_command(session, project):
 def test_vscode_through_the_tunnel_opens_a_file_and_runs_the_gpu_check(session, project):
     """Log in, open pyproject.toml, open a terminal and run the GPU check in it."""
     package = project.name.replace("-", "_")
+    # The terminal draws with WebGL where it can (onto a canvas); drawn as text in the page,
+    # the test can read it back. (A setting of the session's own, as a student's would be.)
+    settings = run_dir(session["command"]) / "vscode" / "User" / "settings.json"
+    text = json.dumps({"terminal.integrated.gpuAcceleration": "off"})
+    run(as_user(STUDENT, "sh", "-c", 'mkdir -p "${1%/*}" && printf %s "$2" > "$1"', "-",
+                str(settings), text))  # fmt: skip
+    ARTIFACTS.mkdir(exist_ok=True)
     with chromium() as browser:
         page = code_server_login(browser, session["ports"]["IDE_PORT"], session["password"])
-        page.wait_for_selector(".explorer-folders-view >> text=pyproject.toml", timeout=180_000)
-        page.keyboard.press("Control+P")  # Quick Open
-        page.wait_for_selector(".quick-input-widget input", timeout=60_000)
-        page.keyboard.type("pyproject.toml")
-        page.wait_for_selector(".quick-input-list >> text=pyproject.toml", timeout=60_000)
-        page.keyboard.press("Enter")
-        page.wait_for_selector(".view-lines >> text=[project]", timeout=60_000)
-        page.keyboard.press("Control+Backquote")  # View: Toggle Terminal
-        terminal = page.wait_for_selector(".terminal-wrapper .xterm", timeout=120_000)
-        terminal.click()
-        page.keyboard.type(f"python -m {package} gpu-check; echo gpu-check exit=$?\n")
-        page.wait_for_selector(".xterm-rows >> text=gpu-check exit=0", timeout=300_000)
-        shown = page.inner_text(".xterm-rows")
-        page.screenshot(path=project / "logs" / "ide-terminal.png")
+        try:
+            page.wait_for_selector(".explorer-folders-view >> text=pyproject.toml", timeout=180_000)
+            page.keyboard.press("Control+P")  # Quick Open
+            page.wait_for_selector(".quick-input-widget input", timeout=60_000)
+            page.keyboard.type("pyproject.toml")
+            page.wait_for_selector(".quick-input-list >> text=pyproject.toml", timeout=60_000)
+            page.keyboard.press("Enter")
+            page.wait_for_selector(".view-lines >> text=[project]", timeout=60_000)
+            page.keyboard.press("Control+Backquote")  # View: Toggle Terminal
+            terminal = page.wait_for_selector(".terminal-wrapper .xterm", timeout=120_000)
+            terminal.click()
+            page.keyboard.type(f"python -m {package} gpu-check; echo gpu-check exit=$?\n")
+            page.wait_for_selector(".xterm-rows >> text=gpu-check exit=0", timeout=300_000)
+            shown = page.inner_text(".xterm-rows")
+        finally:
+            page.screenshot(path=ARTIFACTS / "ide-terminal.png")
     assert "Num GPUs Available: 0" in shown, shown  # TensorFlow ran, in the job, on the node
     assert re.search(r"CUDA_VISIBLE_DEVICES\S*\s*\d", shown), shown  # the job's GPU (a fake)
 
@@ -272,9 +288,12 @@ def test_another_user_cannot_connect_to_the_sockets(session):
     assert folder.stat().st_mode & 0o777 == 0o700
 
 
-def test_no_tcp_port_listens_for_the_ide(session):
+def test_no_tcp_port_listens_for_the_ide(session, cluster):
     """`ss`: the job's processes listen on their Unix sockets and on no TCP port."""
-    pids = {pid for pid, _ in job_processes(session["job"])}
+    pids = {pid for pid, _ in job_processes(cluster, session["job"])}
+    assert any(
+        "bin/code-server" in cmdline for _, cmdline in job_processes(cluster, session["job"])
+    )
     tcp = run(["ss", "-H", "-l", "-t", "-n", "-p"]).stdout
     unix = run(["ss", "-H", "-l", "-x", "-p"]).stdout
     owners = lambda line: {int(p) for p in re.findall(r"pid=(\d+)", line)}  # noqa: E731
@@ -289,7 +308,7 @@ def test_the_password_is_on_no_command_line_and_in_no_log(session, project, clus
     password = session["password"]
     assert len(password) >= 20
     assert password not in run(["ps", "-eo", "args"]).stdout
-    assert all(password not in cmdline for _, cmdline in job_processes(session["job"]))
+    assert all(password not in cmdline for _, cmdline in job_processes(cluster, session["job"]))
     logs = [*project.glob("logs/*.out"), *(cluster.dir / "log").iterdir()]
     assert project / "logs" / f"ide-{session['job']}.out" in logs
     assert not [path for path in logs if password in path.read_text(errors="replace")]
@@ -306,11 +325,12 @@ def test_a_second_session_says_where_the_first_runs(session, cluster, project, c
     assert cluster.final(job)["JobState"] == "FAILED"
 
 
-def assert_nothing_left(job: int, folder: Path, student) -> None:
+def assert_nothing_left(cluster, job: int, folder: Path, student) -> None:
     assert not folder.exists(), list(folder.rglob("*"))
-    assert job_processes(job) == []
-    left = run(["pgrep", "-u", str(student.pw_uid), "-f", "code-server"], check=False).stdout
-    assert left.strip() == "", left
+    assert job_processes(cluster, job) == []
+    # (the pattern matches code-server itself, not the tunnel's ssh that names its socket)
+    left = run(["pgrep", "-u", str(student.pw_uid), "-f", "bin/code-server"], check=False)
+    assert left.stdout.strip() == "", left.stdout
 
 
 def test_scancel_leaves_no_socket_and_no_process(session, cluster, project, student):
@@ -319,7 +339,7 @@ def test_scancel_leaves_no_socket_and_no_process(session, cluster, project, stud
     cluster.wait(job)
     assert cluster.final(job)["JobState"] == "CANCELLED"
     assert "code-server and TensorBoard ended" in log(project, job)
-    assert_nothing_left(job, folder, student)
+    assert_nothing_left(cluster, job, folder, student)
 
 
 def test_the_time_limit_leaves_no_socket_and_no_process(cluster, project, converted, laptop,
@@ -331,7 +351,36 @@ def test_the_time_limit_leaves_no_socket_and_no_process(cluster, project, conver
     cluster.wait(job)
     assert cluster.final(job)["JobState"] == "TIMEOUT"
     assert "code-server and TensorBoard ended" in log(project, job)
-    assert_nothing_left(job, folder, student)
+    assert_nothing_left(cluster, job, folder, student)
+
+
+def test_the_tcp_fallback_listens_on_the_nodes_loopback_only(cluster, project, converted,
+                                                              laptop, student):  # fmt: skip
+    """IDE_TUNNEL=tcp (where a node's sshd refuses socket forwarding): 127.0.0.1 ports of
+    the node, reached by the printed command; the password still guards code-server."""
+    job, ports = submit(cluster, project, converted, IDE_TUNNEL="tcp")
+    command = wait_until_ready(cluster, project, job)
+    words = shlex.split(command)
+    forwards = [words[i + 1] for i, word in enumerate(words) if word == "-L"]
+    assert [f.split(":")[:2] for f in forwards] == [
+        [str(ports["IDE_PORT"]), "127.0.0.1"],
+        [str(ports["IDE_TENSORBOARD_PORT"]), "127.0.0.1"],
+    ]
+    tunnel = subprocess.Popen(as_user(STUDENT, "bash", "-c", command))
+    try:
+        assert wait_for_http(ports["IDE_PORT"], "/login", alive=lambda: tunnel.poll() is None)
+        assert wait_for_http(ports["IDE_TENSORBOARD_PORT"], "/data/environment")
+        pids = {pid for pid, _ in job_processes(cluster, job)}
+        listening = [line for line in run(["ss", "-H", "-l", "-t", "-n", "-p"]).stdout.splitlines()
+                     if {int(p) for p in re.findall(r"pid=(\d+)", line)} & pids]  # fmt: skip
+        assert len(listening) == 2, listening
+        assert all(line.split()[3].startswith("127.0.0.1:") for line in listening), listening
+    finally:
+        tunnel.terminate()
+        tunnel.wait()
+        run(["scancel", str(job)], env=cluster.env)
+    cluster.wait(job)
+    assert not list(Path("/tmp").glob(f"ide-{job}.*"))
 
 
 # --------------------------------------------------------------------------

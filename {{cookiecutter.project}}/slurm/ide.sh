@@ -140,7 +140,10 @@ fi
 quote="'"  # YAML: a quoted string, its own quotes doubled
 printf "auth: password\npassword: '%s'\n" "${PASSWORD//$quote/$quote$quote}" >"$RUN_DIR/config.yaml"
 unset PASSWORD
-"${RUN_CMD[@]}" code-server "${listen[@]}" --auth password --config "$RUN_DIR/config.yaml" \
+# TMPDIR and XDG_DATA_HOME: code-server's own sockets, logs and state go there too, not
+# into the node's shared /tmp or a home the container may not have.
+"${RUN_CMD[@]}" env TMPDIR="$RUN_DIR" XDG_DATA_HOME="$RUN_DIR/share" \
+    code-server "${listen[@]}" --auth password --config "$RUN_DIR/config.yaml" \
     --user-data-dir "$RUN_DIR/vscode" --extensions-dir "$RUN_DIR/extensions" \
     --disable-telemetry --disable-update-check --disable-workspace-trust "$PWD" &
 pids+=($!)
