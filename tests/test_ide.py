@@ -338,7 +338,7 @@ def test_scancel_leaves_no_socket_and_no_process(session, cluster, project, stud
     run(["scancel", str(job)], env=cluster.env)
     cluster.wait(job)
     assert cluster.final(job)["JobState"] == "CANCELLED"
-    assert "code-server and TensorBoard ended" in log(project, job)
+    assert "removed (the sockets with it)" in log(project, job)
     assert_nothing_left(cluster, job, folder, student)
 
 
@@ -350,7 +350,7 @@ def test_the_time_limit_leaves_no_socket_and_no_process(cluster, project, conver
     assert folder.exists()
     cluster.wait(job)
     assert cluster.final(job)["JobState"] == "TIMEOUT"
-    assert "code-server and TensorBoard ended" in log(project, job)
+    assert "removed (the sockets with it)" in log(project, job)
     assert_nothing_left(cluster, job, folder, student)
 
 

@@ -112,14 +112,17 @@ RUN_DIR="$(mktemp -d "/tmp/ide-$SLURM_JOB_ID.XXXXXX")"
 pids=()
 stop() {
     trap - EXIT TERM INT
+    # The folder first: its sockets are gone at once, even if Slurm's KILL comes early.
+    rm -rf "$RUN_DIR"
+    echo "stopping $(date '+%F %T'): $RUN_DIR removed (the sockets with it)"
     if [[ -n ${pids[*]:-} ]]; then
         kill -TERM "${pids[@]}" 2>/dev/null || true
         wait "${pids[@]}" 2>/dev/null || true
     fi
-    rm -rf "$RUN_DIR"
-    echo "stopped $(date '+%F %T'): code-server and TensorBoard ended, $RUN_DIR removed"
+    rm -rf "$RUN_DIR"  # anything the servers wrote while stopping
+    echo "stopped: code-server and TensorBoard ended"
 }
-# scancel and the time limit send TERM to the job: stop both servers and clean up.
+# scancel and the time limit send TERM to the job (Slurm then KILLs what is left).
 trap 'stop; exit 143' TERM INT
 trap stop EXIT
 
