@@ -391,3 +391,20 @@ def test_refused_outside_slurm(project):
     done = run(as_user(STUDENT, "bash", "slurm/ide.sh"), cwd=project, check=False)
     assert done.returncode == 1
     assert "sbatch slurm/ide.sh" in done.stderr and "not here" in done.stderr
+
+
+def test_a_password_file_others_can_read_is_refused(project, student):
+    """Checked before anything starts (here outside Slurm, as if in a job: SLURM_JOB_ID)."""
+    file = Path(student.pw_dir) / "shared-password"
+    file.write_text("s3cret-but-shared\n")
+    run(["chown", f"{student.pw_uid}:{student.pw_gid}", file])
+    file.chmod(0o644)
+    try:
+        env = ["SLURM_JOB_ID=999999", f"SLURM_SUBMIT_DIR={project}", f"IDE_PASSWORD_FILE={file}"]
+        done = run(as_user(STUDENT, *env, "bash", "slurm/ide.sh"), cwd=project, check=False)
+    finally:
+        file.unlink()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "must be yours and readable by you alone" in done.stderr
+    assert f"chmod 600 {file}" in done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
