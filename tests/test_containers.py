@@ -26,6 +26,8 @@ from tests.helpers import (
     MARKER_PROGRAM,
     TEMPLATE,
     bake,
+    chromium,
+    code_server_login,
     free_port,
     frozen_versions,
     load_jsonc,
@@ -40,18 +42,6 @@ from tests.helpers import (
 PYTHON_VERSION = "3.12"
 IMAGE = "localhost/template-test"  # tags: base, dev, code-server, ...
 ARTIFACTS = TEMPLATE / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-# The flags a machine with a closed network needs: without the background-networking ones
-# Chromium keeps trying to reach Google and its connections are refused.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Junk that .dockerignore must keep out of every image.
 IGNORED = [".venv/lib/junk.py", "logs/job-1.out", "checkpoints/ckpt-1.index", "data/big.npy"]
 # Secrets students keep next to the code: out of git, out of every image.
@@ -587,26 +577,18 @@ def test_code_server_refuses_a_wrong_password(code_server) -> None:
 
 def test_code_server_accepts_the_password_and_opens_the_editor(code_server) -> None:
     """Log in with headless Chromium and keep a screenshot of the editor."""
-    from playwright.sync_api import sync_playwright
-
     _, port, password = code_server
     status, headers, _ = login(port, password)
     assert status == 302 and "code-server-session=" in headers["Set-Cookie"]
 
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "code-server.png"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"http://127.0.0.1:{port}/")
-        page.fill("input[name=password]", password)
-        page.click("input[type=submit]")
-        page.wait_for_selector(".monaco-workbench", timeout=180_000)
+    with chromium() as browser:
+        page = code_server_login(browser, port, password)
         explorer = page.wait_for_selector(".explorer-folders-view", timeout=180_000)
         page.wait_for_selector(".explorer-folders-view >> text=pyproject.toml", timeout=60_000)
         page.screenshot(path=screenshot)
         assert "pyproject.toml" in explorer.inner_text()
-        browser.close()
     print(f"screenshot: {screenshot}")
 
 
