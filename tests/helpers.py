@@ -342,8 +342,9 @@ def parse_data_files(project):
 
 
 def strip_jsonc_comments(text):
-    """devcontainer.json is JSON with comments: drop // lines before parsing."""
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+    """devcontainer.json is JSON with comments: drop // lines before parsing. (Lines end at
+    "\n" only: splitlines() also splits at U+2028 or U+0085, which a JSON string may hold.)"""
+    return "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("//"))
 
 
 def load_jsonc(text: str) -> dict:
