@@ -412,9 +412,11 @@ def ruff_problems(project: Path) -> str:
     """What the project's own ruff (the version its pre-commit pins) finds; '' if nothing."""
     pinned = re.search(r'"(ruff==[^"]+)"', (project / ".pre-commit-config.yaml").read_text())[1]
     ruff = [ruff_binary(pinned)]
+    # The files pre-commit hands ruff (`types_or: [python, pyi, jupyter]`), not README.md.
+    files = [str(p) for p in project.rglob("*") if p.suffix in (".py", ".pyi", ".ipynb")]
     found = ""
     for check in (["check", "--no-fix", "--quiet"], ["format", "--check", "--quiet"]):
-        done = subprocess.run([*ruff, *check, "."], cwd=project, capture_output=True, text=True)
+        done = subprocess.run([*ruff, *check, *files], cwd=project, capture_output=True, text=True)
         found += done.stdout + done.stderr if done.returncode else ""
     return found
 

@@ -142,7 +142,14 @@ def test_a_folder_in_use_by_a_running_fit_is_refused(tmp_path, capsys):
     import time
 
     directory = tmp_path / "ck"
-    command = [sys.executable, "-m", "{{ cookiecutter.package }}", "fit", *FIT, "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "{{ cookiecutter.package }}",
+        "fit",
+        *FIT,
+        "--no-progress",
+    ]
     first = subprocess.Popen(
         [*command, "--steps", "100000000", "--checkpoint-dir", str(directory)],
         stdout=subprocess.PIPE,
