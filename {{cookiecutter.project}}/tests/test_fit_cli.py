@@ -254,3 +254,18 @@ def test_finished_fit_rerun_does_no_more_steps(tmp_path, capsys):
     again = json.loads(fit(capsys, *args)[1])
     assert again["resumed_from_step"] == 30
     assert again["params"] == first["params"]
+
+
+def test_help_has_no_restructuredtext_markup(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = capsys.readouterr().out
+    assert "--checkpoint-dir" in out and "``" not in out
+
+
+def test_the_report_says_which_nll_the_progress_display_showed(capsys):
+    args = ["--model", "gmm", "--n", "500", "--steps", "30", "--batch-size", "100"]
+    code, out, _ = fit(capsys, *args)
+    assert code == 0
+    assert "nats per point (mean negative log-likelihood of all points, after the last step)" in out
+    assert "on the last step's batch, before that step (the progress display's number)" in out

@@ -1,6 +1,7 @@
 """Training state is never lost silently: damaged checkpoints, stale files, unwritable outputs."""
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -132,3 +133,76 @@ def test_unwritable_outputs_are_refused_before_the_fit(tmp_path, capsys, option,
     assert code == 2 and out == ""
     assert f"error: {option}" in err
     assert "step" not in err  # refused before the first step
+
+
+def test_a_folder_in_use_by_a_running_fit_is_refused(tmp_path, capsys):
+    """Two real processes: the second fit on the same folder is refused, the first runs on."""
+    import subprocess
+    import sys
+    import time
+
+    directory = tmp_path / "ck"
+    command = [sys.executable, "-m", "{{ cookiecutter.package }}", "fit", *FIT, "--no-progress"]
+    first = subprocess.Popen(
+        [*command, "--steps", "100000000", "--checkpoint-dir", str(directory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not list(directory.glob("ckpt-*.index")) and first.poll() is None:
+            time.sleep(0.05)
+        code, out, err = fit(
+            capsys, *FIT, "--steps", "100000000", "--checkpoint-dir", str(directory)
+        )
+        assert code == 2 and out == ""
+        assert f"the checkpoint folder {directory} is in use by another running fit" in err
+        assert first.poll() is None  # untouched
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, first_err = first.communicate()
+    assert first.returncode == 75, first_err
+
+
+def test_two_checkpoints_are_kept_across_restarts(tmp_path, capsys):
+    directory = tmp_path / "ck"
+    for steps in ("40", "80", "100"):
+        code, _, err = fit(capsys, *FIT, "--steps", steps, "--checkpoint-dir", str(directory))
+        assert code == 0, err
+    assert sorted(p.name for p in directory.glob("ckpt-*.index")) == [
+        "ckpt-100.index",
+        "ckpt-80.index",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [("[]", "it holds list"), ('"a string"', "it holds str"), ("123", "it holds int"), (None, "")],
+)
+def test_a_damaged_settings_file_gets_a_message(checkpoints, capsys, content, why):
+    settings = checkpoints / "fit-settings.json"
+    if content is None:  # a directory in its place
+        settings.unlink()
+        settings.mkdir()
+    else:
+        settings.write_text(content)
+    code, out, err = fit(capsys, *FIT, "--steps", "60", "--checkpoint-dir", str(checkpoints))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert f"error: {settings} is damaged ({why}" in err
+    assert (checkpoints / "ckpt-40.index").exists()  # nothing lost
+
+
+def test_a_missing_settings_file_is_named_not_every_field(checkpoints, capsys):
+    (checkpoints / "fit-settings.json").unlink()
+    code, _, err = fit(capsys, *FIT, "--steps", "60", "--checkpoint-dir", str(checkpoints))
+    assert code == 2 and "differs in" not in err
+    assert f"{checkpoints} holds checkpoints but no fit-settings.json" in err
+
+
+def test_a_directory_named_checkpoint_gets_a_message(checkpoints, capsys):
+    state = checkpoints / "checkpoint"
+    state.unlink()
+    state.mkdir()
+    code, _, err = fit(capsys, *FIT, "--steps", "60", "--checkpoint-dir", str(checkpoints))
+    assert code == 2 and "Traceback" not in err
+    assert f"error: {state} is a directory" in err

@@ -32,3 +32,21 @@ def kmeans(z: np.ndarray, k: int, rng: np.random.Generator, rounds: int = 10) ->
             if len(members):
                 centres[j] = members.mean(axis=0)
     return centres
+
+
+def mixture_start(z: np.ndarray, k: int, seed: int):
+    """(weights, means, covariances) of ``k`` k-means clusters of ``z`` (at most 10 000 rows)."""
+    rng = np.random.default_rng(seed)
+    if len(z) > 10_000:
+        z = z[rng.choice(len(z), 10_000, replace=False)]
+    centres = kmeans(z, k, rng)
+    labels = nearest(z, centres)
+    dim = z.shape[1]
+    weights, covariances = np.empty(k), np.empty((k, dim, dim))
+    for j in range(k):
+        members = z[labels == j]
+        weights[j] = max(len(members), 1) / len(z)
+        covariances[j] = np.eye(dim) * 0.1
+        if len(members) > dim:
+            covariances[j] = np.cov(members.T, bias=True).reshape(dim, dim) + 1e-3 * np.eye(dim)
+    return weights, centres, covariances

@@ -62,8 +62,8 @@ def check_points(x, name: str = "data") -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    """Numbers from a CSV file; every error names the file and the line (as an editor counts)."""
+def _text(path: Path) -> str:
+    """The file's text, or a ValueError naming its encoding and how to convert it."""
     raw = path.read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ValueError(
@@ -81,6 +81,12 @@ def _read_csv(path: Path) -> np.ndarray:
             f"(the file is probably Latin-1 / Windows-1252); save it as UTF-8, e.g. "
             f"iconv -f latin1 -t utf-8 {path.name} > fixed.csv"
         ) from None
+    return text
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    """Numbers from a CSV file; every error names the file and the line (as an editor counts)."""
+    text = _text(path)
     lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
     rows = [(number, line) for number, line in lines if line and not line.startswith("#")]
     if rows and not _is_number(rows[0][1].split(",")[0]):

@@ -92,7 +92,8 @@ def replica_batches(data, batch_size: int | None, seed: int, start_step: int, co
     size = global_batch_size(data, batch_size)
     bounds = [size * r // replicas for r in range(replicas + 1)]
 
-    def pieces(batch):
+    def pieces(*elements):  # tf.data passes a tuple's items as separate arguments
+        batch = elements if isinstance(data, tuple) else elements[0]
         parts = None
         for r in range(first, first + local):
             part = tf.data.Dataset.from_tensors(
@@ -102,5 +103,6 @@ def replica_batches(data, batch_size: int | None, seed: int, start_step: int, co
         return parts
 
     if batch_size is None or batch_size >= rows(data):  # full batch: slice once, repeat
-        return pieces(tf.nest.map_structure(tf.constant, data)).repeat()
+        tensors = tf.nest.map_structure(tf.constant, data)
+        return (pieces(*tensors) if isinstance(data, tuple) else pieces(tensors)).repeat()
     return global_batches(data, batch_size, seed, start_step).flat_map(pieces).prefetch(2)

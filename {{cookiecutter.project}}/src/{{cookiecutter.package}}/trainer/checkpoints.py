@@ -13,9 +13,10 @@ and every damaged newer one is named with the reason it was skipped. Damaged
 files are left where they are (for you to look at); intact ones are deleted
 only by the usual rotation, *after* a newer checkpoint has been written.
 
-A folder is used by one fit at a time (a lock). With several workers every worker restores the same checkpoint, and every
-worker takes part in a save (TensorFlow may need all of them), but only the
-chief writes into the directory; the others write to a temporary directory.
+A folder is used by one fit at a time (a lock). With several workers every
+worker restores the same checkpoint, and every worker takes part in a save
+(TensorFlow may need all of them), but only the chief writes into the
+directory; the others write to a temporary directory.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import os
 import json
+import os
 import re
 import shutil
 import sys

@@ -124,7 +124,9 @@ class Run:
 
     def _dataset(self, data):
         s = self.settings
-        return lambda context: batches.replica_batches(data, s.batch_size, s.seed, self.start, context)
+        return lambda context: batches.replica_batches(
+            data, s.batch_size, s.seed, self.start, context
+        )
 
     def loop(self, stop, callback):
         """Train from step ``start`` to ``settings.steps``; return (last step, its values)."""
@@ -225,7 +227,7 @@ def compile_steps(model, chosen, step, factor, global_batch: int):
     """
     base, divisor = factor
     train_step = model.train_step  # (a nested tf.function breaks tf.distribute's all-reduce)
-    if model.jit_compile is True:  # XLA, as model.fit would: one process, one device
+    if model.jit_compile is True and chosen.num_replicas_in_sync == 1:  # XLA, as model.fit
         train_step = tf.function(model.train_step, jit_compile=True)
 
     def one_step(batch):

@@ -1,9 +1,9 @@
 """The settings of a fit, and the command-line flags every training command shares.
 
-    parser = argparse.ArgumentParser()
-    trainer.add_arguments(parser, steps=3000, learning_rate=1e-3)
-    args = parser.parse_args()
-    result = trainer.fit(build_model, data, trainer.Settings.from_args(args))
+parser = argparse.ArgumentParser()
+trainer.add_arguments(parser, steps=3000, learning_rate=1e-3)
+args = parser.parse_args()
+result = trainer.fit(build_model, data, trainer.Settings.from_args(args))
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def add_arguments(parser, *, steps: int = 500, learning_rate: float | None = Non
         default=0,
         help="seed for the start and the batch order (default: 0)",
     )
-    add("--checkpoint-dir", type=Path, metavar="DIR", help="save checkpoints here; resume from them")
+    add("--checkpoint-dir", type=Path, metavar="DIR", help="save checkpoints here, resume them")
     add(
         "--checkpoint-every",
         type=positive_int,
