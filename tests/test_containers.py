@@ -371,7 +371,7 @@ def test_gpu_check_in_dev_reports_no_gpu_cleanly(images: dict[str, str], project
 
 
 def test_project_tests_pass_in_dev(images: dict[str, str]) -> None:
-    result = in_image("dev", "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    result = in_image("dev", "python", "-m", "pytest", "--slow", "-q", "-p", "no:cacheprovider")
     assert re.search(r"\d+ passed", result.stdout), result.stdout
 
 

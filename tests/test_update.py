@@ -165,7 +165,8 @@ def test_update_brings_template_changes_and_keeps_student_edits(tmp_path, templa
     assert run(["cruft", "check"], cwd=project).returncode == 0
     if tool == "cookiecutter":  # the project's own tests, once (TensorFlow from the uv cache)
         bin_dir = project_venv(project)
-        run([bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project)
+        run([bin_dir / "python", "-m", "pytest", "--slow", "-q", "-p", "no:cacheprovider"],
+            cwd=project)  # fmt: skip
 
 
 def conflicting_release(template: Path) -> None:

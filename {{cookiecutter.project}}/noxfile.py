@@ -1,4 +1,5 @@
 """The project's checks, one command each:  nox -s tests lint  (or just: nox).
+Everything CI runs, the slow tests too:  nox -s tests-all lint
 
 nox makes a fresh virtual environment per session, so "works on my machine"
 means "works from a clean install". With uv installed (pip install uv) the
@@ -13,9 +14,16 @@ nox.options.sessions = ["tests", "lint"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite on CPU TensorFlow (no GPU needed)."""
+    """The everyday tests on CPU TensorFlow (no GPU needed); the slow ones are left out."""
     session.install("-e", ".[cpu,test]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(name="tests-all")
+def tests_all(session: nox.Session) -> None:
+    """Every test, the slow ones too (several workers, the notebook): what CI runs."""
+    session.install("-e", ".[cpu,test]")
+    session.run("python", "-m", "pytest", "--slow", *session.posargs)
 
 
 @nox.session

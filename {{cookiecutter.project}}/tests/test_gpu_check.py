@@ -50,6 +50,7 @@ def test_json_output_is_one_object(slurm_run):
     assert "Num GPUs Available" in slurm_run.stderr  # the human log goes to stderr
 
 
+@pytest.mark.slow
 def test_require_gpu_matches_what_tensorflow_sees(cli):
     done = cli("gpu-check", "--require-gpu", "--size", "256")
     if HAS_GPU:
