@@ -1,8 +1,9 @@
 """The README's student commands work: generate, then the project's own checks pass.
 
 The default project runs its own ``nox -s tests-all lint`` (every generated test,
-the slow ones and the MLE starter's included: what its CI runs); a project with other names runs the ``fit``
-command end to end, as a student would after renaming everything.
+the slow ones and the MLE starter's included: what its CI runs); a project with
+other names runs the ``fit`` command end to end, as a student would after renaming
+everything.
 """
 
 import json
