@@ -51,7 +51,11 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Bake every choice and odd names; reject every bad answer cleanly."""
     pytest_suite(
-        session, "tests/test_bake.py", "tests/test_validation.py", "tests/test_readme_generate.py"
+        session,
+        "tests/test_bake.py",
+        "tests/test_validation.py",
+        "tests/test_readme_generate.py",
+        "tests/test_next_steps.py",
     )
 
 
