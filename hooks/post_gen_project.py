@@ -115,7 +115,7 @@ def record_template():
     if found is None or found.returncode != 0:
         return (
             "The template is not a git repository here, so no .cruft.json was written;"
-            " the README's 'Template updates' section says how to link the project."
+            " docs/template-updates.md says how to link the project."
         )
     template, commit = source[0], found.stdout.strip()
     context = {key: value for key, value in ANSWERS.items() if key not in NOT_RECORDED}

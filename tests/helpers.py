@@ -234,6 +234,11 @@ def wait_for_http(
 # Reading a baked project's files.
 
 
+def code_blocks(markdown: str, language: str) -> list[str]:
+    """The fenced code blocks of one language in a Markdown text, in order."""
+    return re.findall(rf"^```{language}\n(.*?)^```", markdown, re.S | re.M)
+
+
 def rendered_files(project: Path) -> list[Path]:
     """Every file of a baked project, outside .git."""
     return [p for p in project.rglob("*") if p.is_file() and ".git" not in p.parts]

@@ -40,7 +40,7 @@ def gpu_check(session: nox.Session) -> None:
     session.run("python", "-m", "{{ cookiecutter.package }}", "gpu-check", *session.posargs)
 
 
-# --- Template updates (README "Template updates") ---------------------------------
+# --- Template updates (docs/template-updates.md) ------------------------------------
 # cruft re-renders the course template at the commit you were made from and at the
 # newest one, with your answers from .cruft.json, and merges the difference into your
 # files with git's three-way merge. These sessions wrap it so that an update is all or
@@ -105,7 +105,7 @@ def template_update(session: nox.Session) -> None:
     keep = KEEP in session.posargs
     options = [arg for arg in session.posargs if arg != KEEP]
     if not os.path.exists(".cruft.json"):
-        session.error("no .cruft.json: link the project first (README, 'Template updates')")
+        session.error("no .cruft.json: link the project first (docs/template-updates.md)")
     try:
         dirty = _git("status", "--porcelain")
     except (OSError, subprocess.CalledProcessError):

@@ -4,7 +4,7 @@
   a plain line every 30 seconds, since a bar would fill the file.
 * With ``logdir``: TensorBoard event files. The NLL of every step (a curve
   under "nll") and, at the end, a picture of the fitted density (under
-  "fit"). Open them with:  tensorboard --logdir DIR  (see the README).
+  "fit"). Open them with:  tensorboard --logdir DIR  (README.md).
 """
 
 from __future__ import annotations
