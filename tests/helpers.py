@@ -234,6 +234,12 @@ def wait_for_http(
 # Reading a baked project's files.
 
 
+def student_docs(project: Path) -> str:
+    """The project's README and its docs/ pages, as one text (README first)."""
+    pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
+
+
 def code_blocks(markdown: str, language: str) -> list[str]:
     """The fenced code blocks of one language in a Markdown text, in order."""
     return re.findall(rf"^```{language}\n(.*?)^```", markdown, re.S | re.M)
