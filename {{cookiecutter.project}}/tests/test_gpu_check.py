@@ -103,7 +103,7 @@ def no_gpu_report(is_cuda_build, visible):
     ("is_cuda_build", "visible", "hint"),
     [
         (False, "0", "CPU-only build"),
-        (False, "0", 'in a fresh environment (the CPU and GPU builds must not be mixed): python3'),
+        (False, "0", "in a fresh environment (the CPU and GPU builds must not be mixed): python3"),
         (True, None, "none was given"),
         (True, "0,1", "nvidia-smi"),
     ],
