@@ -3,7 +3,8 @@
 A fresh home, PATH ``/usr/local/bin:/usr/bin:/bin`` and Debian's ``/usr/bin/python3`` (3.11,
 which refuses ``pip install`` outside a virtual environment), no uv. Every ```bash block of
 the README runs in order in one shell, as pasted (install, gpu-check, a fit, the notebook,
-the checks); TensorBoard, a server, is started from its line and asked for the fit's run.
+plain pytest and the nox checks); TensorBoard, a server, is started from its line and
+asked for the fit's run.
 Then docs/github.md's first steps (git identity, an SSH key, the first commit) run the same
 way. Downloads come from the machine's pip and pre-commit caches (as on a laptop after its
 first install); nothing else is shared with the test machine.
@@ -72,6 +73,7 @@ def test_day_one_runs_as_written_with_debian_python(day_one, laptop):
     assert "Num GPUs Available: 0" in day_one
     assert "logs    logs/tensorboard/gmm  (view: tensorboard --logdir" in day_one
     assert (project / "gmm.png").stat().st_size > 10_000
+    assert "slow test(s) not run; run everything with: nox -s tests-all" in day_one  # pytest
     for session in ("tests", "lint", "tests-all"):
         assert f"Session {session} was successful" in day_one, session
 
