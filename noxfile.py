@@ -56,7 +56,12 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Bake every choice and odd names; reject every bad answer cleanly."""
     pytest_suite(
-        session, "tests/test_bake.py", "tests/test_validation.py", "tests/test_readme_generate.py"
+        session,
+        "tests/test_bake.py",
+        "tests/test_validation.py",
+        "tests/test_readme_generate.py",
+        "tests/test_next_steps.py",
+        "tests/test_student_docs.py",
     )
 
 
@@ -69,8 +74,8 @@ def lock(session: nox.Session) -> None:
 
 @nox.session
 def generated(session: nox.Session) -> None:
-    """Bake, then run the generated project's own `nox -s tests lint` in fresh environments."""
-    pytest_suite(session, "tests/test_generated.py")
+    """Bake, then run the generated project's own checks; its README's day one as written."""
+    pytest_suite(session, "tests/test_generated.py", "tests/test_readme_student.py")
 
 
 @nox.session

@@ -50,14 +50,14 @@ def bake(out_dir: Path, replay_file: Path | None = None, **answers: str) -> Path
     return Path(project)
 
 
-def hook_constant(name: str):
-    """The value of ``NAME = <literals>`` in hooks/pre_gen_project.py (a Jinja template,
-    so it cannot be imported): for tests that keep other files in step with the hook."""
-    tree = ast.parse((TEMPLATE / "hooks" / "pre_gen_project.py").read_text())
+def hook_constant(name: str, hook: str = "pre_gen_project"):
+    """The value of ``NAME = <literals>`` in hooks/<hook>.py (a Jinja template, so it
+    cannot be imported): for tests that keep other files in step with the hook."""
+    tree = ast.parse((TEMPLATE / "hooks" / f"{hook}.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
             return eval(compile(ast.Expression(node.value), name, "eval"), {"__builtins__": {}})
-    raise AssertionError(f"no {name} = ... in hooks/pre_gen_project.py")
+    raise AssertionError(f"no {name} = ... in hooks/{hook}.py")
 
 
 def bake_refused(out_dir: Path, capfd, **answers: str) -> str:
@@ -199,6 +199,22 @@ def frozen_versions(freeze: str, project: Path) -> dict[str, str]:
         if found and normalized(found[1]) not in left_out:
             versions[normalized(found[1])] = found[2]
     return versions
+def template_repo(repo: Path, message: str = "template") -> Path:
+    """A git repository at ``repo`` holding this template's files as they are on disk
+    (uncommitted edits too), in one commit; returns ``repo``."""
+    listed = run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=TEMPLATE
+    )
+    for name in filter(None, listed.stdout.split("\0")):
+        source = TEMPLATE / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    who = ["-c", "user.name=Template", "-c", "user.email=template@example.com"]
+    run(["git", "init", "--quiet", "-b", "main"], cwd=repo)
+    run(["git", "add", "--all"], cwd=repo)
+    run(["git", *who, "commit", "--quiet", "-m", message], cwd=repo)
+    return repo
 
 
 def windows_checkout(project: Path, dest: Path) -> Path:
@@ -317,6 +333,17 @@ def unprivileged_user(name: str, login: bool = False) -> pwd.struct_passwd:
 
 
 # Reading a baked project's files.
+
+
+def student_docs(project: Path) -> str:
+    """The project's README and its docs/ pages, as one text (README first)."""
+    pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
+
+
+def code_blocks(markdown: str, language: str) -> list[str]:
+    """The fenced code blocks of one language in a Markdown text, in order."""
+    return re.findall(rf"^```{language}\n(.*?)^```", markdown, re.S | re.M)
 
 
 def rendered_files(project: Path) -> list[Path]:

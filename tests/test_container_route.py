@@ -250,7 +250,7 @@ def test_image_runs_read_only_as_a_foreign_uid(test_image, project, tmp_path, ho
         "python -c 'import matplotlib; print(\"mpl:\", matplotlib.get_cachedir())'; "
     )
     if home == "mounted":  # the project's tests too (once: they take a minute)
-        script += "python -m pytest -q -p no:cacheprovider tests 2>&1 | tail -n 3"
+        script += "python -m pytest --slow -q -p no:cacheprovider tests 2>&1 | tail -n 3"
     package = re.search(r'^PACKAGE="(\w+)"', (project / "slurm" / "common.sh").read_text(),
                         flags=re.MULTILINE)[1]  # fmt: skip
     done = podman("run", *options, "-e", f"PKG={package}", test_image, "bash", "-c", script)

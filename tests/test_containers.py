@@ -35,6 +35,7 @@ from tests.helpers import (
     podman,
     run,
     standin_base_image,
+    student_docs,
     wait_for_http,
     windows_checkout,
 )
@@ -243,8 +244,8 @@ def test_hadolint_has_no_findings(project: Path, which: str) -> None:
 
 
 def test_code_server_never_runs_without_auth(project: Path) -> None:
-    """No file that runs code-server, and no command the README gives, turns auth off."""
-    readme = (project / "README.md").read_text()
+    """No file that runs code-server, and no command the README or docs/ give, turns auth off."""
+    readme = student_docs(project)
     commands = {"README code blocks": "".join(re.findall(r"```.*?```", readme, re.S))}
     for path in [project / "Dockerfile", *(project / "docker").iterdir()]:
         commands[str(path)] = path.read_text()
@@ -254,7 +255,7 @@ def test_code_server_never_runs_without_auth(project: Path) -> None:
 
 
 def test_readme_publishes_code_server_on_localhost_only(project: Path) -> None:
-    readme = (project / "README.md").read_text()
+    readme = student_docs(project)
     runs = [line for line in readme.splitlines() if re.search(r"\b(docker|podman) run\b", line)]
     published = [p for line in runs for p in re.findall(r"(?:-p|--publish)[ =](\S+)", line)]
     assert published, "the README shows no `docker run -p ...` for code-server"
@@ -386,7 +387,7 @@ def test_gpu_check_in_dev_reports_no_gpu_cleanly(images: dict[str, str], project
 
 
 def test_project_tests_pass_in_dev(images: dict[str, str]) -> None:
-    result = in_image("dev", "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    result = in_image("dev", "python", "-m", "pytest", "--slow", "-q", "-p", "no:cacheprovider")
     assert re.search(r"\d+ passed", result.stdout), result.stdout
 
 
@@ -620,7 +621,7 @@ def test_the_password_is_on_no_command_line(code_server) -> None:
 def test_readme_password_file_is_private_and_made_without_a_command_line(
     project: Path, tmp_path: Path
 ) -> None:
-    readme = (project / "README.md").read_text()
+    readme = student_docs(project)
     runs = [line for line in readme.splitlines() if re.search(r"\b(docker|podman) run\b", line)]
     assert not [line for line in runs if re.search(r"(-e|--env)[ =]PASSWORD=", line)], runs
     make = next(line for line in readme.splitlines() if "> code-server.env" in line)

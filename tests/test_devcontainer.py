@@ -186,7 +186,7 @@ def test_gpu_check_reports_no_gpu(workspace) -> None:
 
 
 def test_project_tests_pass_inside(workspace) -> None:
-    result = exec_in(workspace, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    result = exec_in(workspace, "python", "-m", "pytest", "--slow", "-q", "-p", "no:cacheprovider")
     assert re.search(r"\d+ passed", result.stdout), result.stdout
 
 

@@ -187,7 +187,7 @@ def test_setup_env_without_uv_installs_exactly_the_lock(tmp_path: Path):
 def edit_a_dependency(project: Path) -> None:
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
-    pyproject.write_text(text.replace('  "tqdm>=4.66",\n', '  "tqdm>=4.66",\n  "rich>=13",\n', 1))
+    pyproject.write_text(text.replace('  "numpy>=1.26",\n', '  "numpy>=1.26",\n  "rich>=13",\n', 1))
     assert pyproject.read_text() != text
 
 

@@ -70,6 +70,22 @@ def test_plain_pip_is_refused_by_this_python(student, tmp_path):
     assert not re.search(r"(?m)^\s*pip3? install", "\n".join(COMMANDS))
 
 
+def test_installing_uv_with_pipx_as_the_table_says_puts_uvx_on_a_new_terminals_path(tmp_path):
+    """pipx puts uvx in ~/.local/bin, which a fresh account's PATH lacks until ensurepath."""
+    [install] = re.findall(r"\| \[uv\][^|]*\| `(pipx install uv[^`]*)`", section("generate"))
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "VIRTUAL_ENV": ""}
+    run(["bash", "-c", install], env=env)
+    # A new terminal: an interactive bash reads the ~/.bashrc that ensurepath extended.
+    found = run(["bash", "-ic", "command -v uvx"], env=env, check=False)
+    assert found.stdout.strip() == f"{tmp_path}/.local/bin/uvx", found.stdout + found.stderr
+
+
+def test_windows_students_are_sent_to_wsl_not_powershell():
+    text = section("generate")
+    assert "winget" not in text and "```powershell" not in text
+    assert "wsl --install" in text and "Ubuntu terminal" in text
+
+
 def test_the_section_has_the_three_ways_and_the_template_forms():
     text = section("generate")
     assert [c.split()[0] for c in COMMANDS[:2]] == ["uvx", "pipx"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import TEMPLATE, project_venv, run, workflow_problems
+from tests.helpers import project_venv, run, template_repo, workflow_problems
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
@@ -50,19 +50,7 @@ def edit(path: Path, pattern: str, replacement: str) -> None:
 @pytest.fixture
 def template(tmp_path: Path) -> Path:
     """A git repository holding this template's files (as on disk) at one commit, A."""
-    repo = tmp_path / "template"
-    listed = run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=TEMPLATE
-    )
-    for name in filter(None, listed.stdout.split("\0")):
-        source = TEMPLATE / name
-        if source.is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / name)
-    git(repo, "init", "--quiet", "-b", "main")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "A")
-    return repo
+    return template_repo(tmp_path / "template", message="A")
 
 
 def generate(template: Path, out: Path, tool: str) -> Path:
@@ -170,7 +158,8 @@ def test_update_brings_template_changes_and_keeps_student_edits(tmp_path, templa
     assert run(["cruft", "check"], cwd=project).returncode == 0
     if tool == "cookiecutter":  # the project's own tests, once (TensorFlow from the uv cache)
         bin_dir = project_venv(project)
-        run([bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project)
+        run([bin_dir / "python", "-m", "pytest", "--slow", "-q", "-p", "no:cacheprovider"],
+            cwd=project)  # fmt: skip
 
 
 def test_update_keeps_the_students_ignored_rej_files(tmp_path, template):

@@ -1,4 +1,5 @@
 """The project's checks, one command each:  nox -s tests lint  (or just: nox).
+Everything CI runs, the slow tests too:  nox -s tests-all lint
 
 nox makes a fresh virtual environment per session, so "works on my machine"
 means "works from a clean install". With uv installed (pip install uv) the
@@ -27,9 +28,16 @@ def install_locked(session: nox.Session, extras: str, project: bool = True) -> N
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite on CPU TensorFlow (no GPU needed)."""
+    """The everyday tests on CPU TensorFlow (no GPU needed); the slow ones are left out."""
     install_locked(session, "cpu-test")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(name="tests-all")
+def tests_all(session: nox.Session) -> None:
+    """Every test, the slow ones too (several workers, the notebook): what CI runs."""
+    install_locked(session, "cpu-test")
+    session.run("python", "-m", "pytest", "--slow", *session.posargs)
 
 
 @nox.session
@@ -59,7 +67,7 @@ def gpu_check(session: nox.Session) -> None:
     session.run("python", "-m", "{{ cookiecutter.package }}", "gpu-check", *session.posargs)
 
 
-# --- Template updates (README "Template updates") ---------------------------------
+# --- Template updates (docs/template-updates.md) ------------------------------------
 # cruft re-renders the course template at the commit you were made from and at the
 # newest one, with your answers from .cruft.json, and merges the difference into your
 # files with git's three-way merge. These sessions wrap it so that an update is all or
@@ -148,7 +156,7 @@ def template_update(session: nox.Session) -> None:
     keep = KEEP in session.posargs
     options = [arg for arg in session.posargs if arg != KEEP]
     if not os.path.exists(".cruft.json"):
-        session.error("no .cruft.json: link the project first (README, 'Template updates')")
+        session.error("no .cruft.json: link the project first (docs/template-updates.md)")
     try:
         dirty = _git("status", "--porcelain")
     except (OSError, subprocess.CalledProcessError):

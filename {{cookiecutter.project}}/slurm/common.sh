@@ -25,7 +25,7 @@ PYTHON_CMD=(python)
 # Private by default: the allocation's project space is shared with your classmates
 # (they are in its group), so everything made from here on (environment, checkpoints,
 # results) is readable by you alone, and logs/ is closed to others too. To share on
-# purpose, see the README ("Sharing on Quest").
+# purpose, see docs/quest.md ("Privacy on Quest").
 umask 077
 if [[ -d logs && -O logs ]]; then chmod go-rwx logs; fi
 

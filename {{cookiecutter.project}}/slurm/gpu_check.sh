@@ -17,8 +17,13 @@
 #SBATCH --ntasks-per-node=1
 #SBATCH --mem=16G
 #SBATCH --output=logs/%x-%j.out
+{%- if cookiecutter.email != "abc1234@u.northwestern.edu" %}
 #SBATCH --mail-type=END,FAIL
 #SBATCH --mail-user={{ cookiecutter.email }}
+{%- else %}
+# No job e-mail: the address is still the template's example (the NetID abc1234 was
+# kept), and mail to it could reach a stranger. Generate again with your NetID.
+{%- endif %}
 
 # Stop at the first failing command, unset variable or failing pipe stage.
 set -euo pipefail

@@ -32,8 +32,14 @@
 #SBATCH --cpus-per-task=4
 #SBATCH --mem={{ cookiecutter.mem }}
 #SBATCH --output=logs/%x-%j.out
+{%- if cookiecutter.email != "abc1234@u.northwestern.edu" %}
+# BEGIN too: the mail says the session is up (its log has the tunnel command).
 #SBATCH --mail-type=BEGIN,END,FAIL
 #SBATCH --mail-user={{ cookiecutter.email }}
+{%- else %}
+# No job e-mail: the address is still the template's example (the NetID abc1234 was
+# kept), and mail to it could reach a stranger. Generate again with your NetID.
+{%- endif %}
 
 set -euo pipefail
 

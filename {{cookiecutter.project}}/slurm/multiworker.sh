@@ -25,8 +25,13 @@
 #SBATCH --mem={{ cookiecutter.mem }}
 #SBATCH --output=logs/%x-%j.out
 #SBATCH --open-mode=append
+{%- if cookiecutter.email != "abc1234@u.northwestern.edu" %}
 #SBATCH --mail-type=END,FAIL
 #SBATCH --mail-user={{ cookiecutter.email }}
+{%- else %}
+# No job e-mail: the address is still the template's example (the NetID abc1234 was
+# kept), and mail to it could reach a stranger. Generate again with your NetID.
+{%- endif %}
 # As in train.sh: USR1 120 s before the time limit -> checkpoint, requeue, resume.
 #SBATCH --signal=B:USR1@120
 #SBATCH --requeue

@@ -6,7 +6,7 @@
 # Then every jobscript runs inside it:
 #   sbatch --export=ALL,PROJECT_CONTAINER=<the .sif it prints> slurm/gpu_check.sh
 # Settings (environment variables):
-#   IMAGE=docker://...        the image the publish-image workflow pushed (see README)
+#   IMAGE=docker://...        the image the publish-image workflow pushed (docs/quest-containers.md)
 #   IMAGE_ARCHIVE=/path.tar   or: an archive made by `docker save` on your laptop
 #   PROJECT_CONTAINER=/path   the .sif to write (default below: your project space)
 # Running it again with the same image does nothing; with another image (or another archive

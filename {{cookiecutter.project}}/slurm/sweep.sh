@@ -20,8 +20,13 @@
 #SBATCH --mem={{ cookiecutter.mem }}
 # %A = the array's job id, %a = this task's index: one log per task.
 #SBATCH --output=logs/%x-%A_%a.out
+{%- if cookiecutter.email != "abc1234@u.northwestern.edu" %}
 #SBATCH --mail-type=END,FAIL
 #SBATCH --mail-user={{ cookiecutter.email }}
+{%- else %}
+# No job e-mail: the address is still the template's example (the NetID abc1234 was
+# kept), and mail to it could reach a stranger. Generate again with your NetID.
+{%- endif %}
 
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"

@@ -20,8 +20,13 @@
 #SBATCH --mem={{ cookiecutter.mem }}
 #SBATCH --output=logs/%x-%j.out
 #SBATCH --open-mode=append
+{%- if cookiecutter.email != "abc1234@u.northwestern.edu" %}
 #SBATCH --mail-type=END,FAIL
 #SBATCH --mail-user={{ cookiecutter.email }}
+{%- else %}
+# No job e-mail: the address is still the template's example (the NetID abc1234 was
+# kept), and mail to it could reach a stranger. Generate again with your NetID.
+{%- endif %}
 # B: = signal this script (not only its programs); @120 = 120 s before the limit
 # (so give the job a --time well above 2 minutes).
 #SBATCH --signal=B:USR1@120

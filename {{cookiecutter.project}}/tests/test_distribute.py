@@ -180,6 +180,7 @@ def test_more_tasks_than_gpus_is_an_error():
         distribute.share_gpus(FakeTF(["g0", "g1"]), env)
 
 
+@pytest.mark.slow
 def test_two_local_workers_fit_like_one(tmp_path):
     """Two processes with srun's variables (no Slurm needed) train one model together:
     same parameters as one process, only the chief prints the result and checkpoints."""

@@ -257,6 +257,7 @@ def assert_resume_matches(capsys, checkpoints, step, uninterrupted):
     assert resumed["nll"] == pytest.approx(uninterrupted["nll"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_process_with_75_and_it_resumes(tmp_path, capsys, uninterrupted):
     checkpoints = tmp_path / "checkpoints"
     process = subprocess.Popen(

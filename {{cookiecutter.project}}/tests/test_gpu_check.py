@@ -1,6 +1,7 @@
 """The GPU check reports cleanly with or without a GPU, and --require-gpu fails loudly."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -35,11 +36,12 @@ def test_matmul_rate_is_positive_and_finite():
 
 
 @pytest.fixture(scope="module")
-def slurm_run(cli):
+def slurm_run(cli, tmp_path_factory):
     """One `gpu-check --json`, started as in a Slurm job (each run loads TensorFlow)."""
     return cli(
         "gpu-check", "--json", "--size", "64",
-        env={"SLURM_JOB_ID": "4242", "CUDA_VISIBLE_DEVICES": "0"},
+        env={"SLURM_JOB_ID": "4242", "CUDA_VISIBLE_DEVICES": "0",
+             "MPLCONFIGDIR": str(tmp_path_factory.mktemp("matplotlib"))},
     )  # fmt: skip
 
 
@@ -50,6 +52,7 @@ def test_json_output_is_one_object(slurm_run):
     assert "Num GPUs Available" in slurm_run.stderr  # the human log goes to stderr
 
 
+@pytest.mark.slow
 def test_require_gpu_matches_what_tensorflow_sees(cli):
     done = cli("gpu-check", "--require-gpu", "--size", "256")
     if HAS_GPU:
@@ -69,6 +72,26 @@ def test_slurm_variables_are_reported(slurm_run):
 def test_tensorflow_import_noise_is_hidden(slurm_run):
     lines = slurm_run.stderr.splitlines()
     assert [line for line in lines if "oneDNN" in line or "cuda_" in line] == []
+    # Every line is the report's (matplotlib's first-run "generated new fontManager" too
+    # is left out: slurm_run starts with a matplotlib cache folder of its own, empty).
+    assert all(" INFO " in line for line in lines), slurm_run.stderr
+    assert not any("fontManager" in line for line in lines), slurm_run.stderr
+
+
+def test_verbose_shows_the_libraries_notices_and_plain_runs_do_not(monkeypatch):
+    import logging
+
+    root, matplotlib = logging.getLogger(), logging.getLogger("matplotlib.font_manager")
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # restored afterwards
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    gpu_check.configure_logging(verbose=False)
+    assert not matplotlib.isEnabledFor(logging.INFO)
+    assert matplotlib.isEnabledFor(logging.WARNING)  # real warnings still show
+    assert logging.getLogger(gpu_check.__name__).isEnabledFor(logging.INFO)
+    gpu_check.configure_logging(verbose=True)
+    assert matplotlib.isEnabledFor(logging.INFO)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
 
 
 def no_gpu_report(is_cuda_build, visible):
@@ -80,6 +103,7 @@ def no_gpu_report(is_cuda_build, visible):
     ("is_cuda_build", "visible", "hint"),
     [
         (False, "0", "CPU-only build"),
+        (False, "0", "in a fresh environment (the CPU and GPU builds must not be mixed): python3"),
         (True, None, "none was given"),
         (True, "0,1", "nvidia-smi"),
     ],

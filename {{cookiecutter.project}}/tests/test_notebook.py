@@ -26,6 +26,7 @@ def test_there_is_a_notebook():
     assert NOTEBOOKS, "notebooks/ holds no .ipynb file"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_notebook_runs_from_a_clean_kernel(path, tmp_path):
     notebook = nbformat.read(path, as_version=4)
@@ -39,6 +40,7 @@ def test_notebook_runs_from_a_clean_kernel(path, tmp_path):
     assert not errors
 
 
+@pytest.mark.slow
 def test_a_failing_cell_fails_the_run(tmp_path):
     """The check above can fail: an error planted in a cell stops the run and raises."""
     notebook = nbformat.read(NOTEBOOKS[0], as_version=4)

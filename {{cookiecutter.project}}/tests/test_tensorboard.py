@@ -21,8 +21,9 @@ def test_logdir_holds_the_nll_of_every_step_and_a_picture(tmp_path, capsys):
     logdir = tmp_path / "logs" / "tensorboard" / "gmm"
     # A Gaussian starts round, at one data point: far from the fit, so the NLL has far to fall.
     args = ["--model", "gaussian", "--n", "1000", "--steps", "200", "--lr", "0.05"]
-    code, _, err = fit(capsys, *args, "--logdir", str(logdir))
+    code, out, err = fit(capsys, *args, "--logdir", str(logdir))
     assert code == 0, err
+    assert f"logs    {logdir}  (view: tensorboard --logdir {logdir})" in out  # said where
     logged = read(logdir)
 
     steps, nll = zip(*logged["nll"], strict=True)

@@ -249,6 +249,8 @@ def readable(report: dict) -> str:
         lines.append(f"  {key:<11}" + ("\n" + " " * 13).join(rows))
     if report["plot"]:
         lines.append(f"plot    {report['plot']}")
+    if report["logdir"]:  # where the curve went, and the command that shows it
+        lines.append(f"logs    {report['logdir']}  (view: tensorboard --logdir {report['logdir']})")
     if report["workers"] > 1 or report["replicas"] > 1:
         lines.append(
             f"ran on  {report['workers']} worker(s), {report['replicas']} replicas "

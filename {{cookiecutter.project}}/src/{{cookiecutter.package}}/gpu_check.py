@@ -47,6 +47,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the report as one JSON object on stdout"
     )
     parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the libraries' own notices (TensorFlow's start-up, matplotlib's)",
+    )
+    parser.add_argument(
         "--size",
         type=positive_int,
         default=4096,
@@ -133,9 +138,10 @@ def diagnose(report: dict) -> str:
         )
     if not report["build"]["is_cuda_build"]:
         return (
-            "No GPU: this TensorFlow is a CPU-only build. "
-            "On an NVIDIA machine install the gpu build, in a fresh environment:"
-            " pip install --no-deps --require-hashes -r requirements/gpu.txt"
+            "No GPU: this TensorFlow is a CPU-only build. On an NVIDIA machine install the "
+            "gpu build in a fresh environment (the CPU and GPU builds must not be mixed): "
+            "python3 -m venv .venv-gpu && . .venv-gpu/bin/activate && pip install --no-deps "
+            "--require-hashes -r requirements/gpu-dev.txt && pip install --no-deps -e ."
         )
     if report["cuda_visible_devices"] in (None, ""):
         return "No GPU: none was given to this process (CUDA_VISIBLE_DEVICES is not set)."
@@ -171,8 +177,22 @@ def log_report(report: dict) -> None:
     log.info("%s", report["diagnosis"])
 
 
+def configure_logging(verbose: bool) -> None:
+    """This report at INFO; other libraries only from WARNING up, unless ``verbose``.
+
+    Without it matplotlib's "generated new fontManager" (INFO, the first time it runs)
+    and TensorFlow's start-up notices would be mixed into the report. Real warnings
+    still show.
+    """
+    root = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=root, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    logging.getLogger(__package__).setLevel(logging.INFO)
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # _tf.py then shows all TensorFlow says
+
+
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    configure_logging(args.verbose)
     from ._tf import import_tensorflow
 
     report = collect(import_tensorflow(), args.size)
