@@ -13,8 +13,11 @@ base image (tests/containers/standin.sh), CPU variant, in one run:
     size the course's pattern adds;
 (c) seconds from `podman run` of the code-server image to `/healthz` answering.
 
-Each build is warmed once first (both then start from their own cache). Prints
-medians over the repeats, and a JSON line with everything.
+Each build is warmed once first (both then start from their own cache). Every edit
+is a line no earlier run wrote (a fixed line is answered by podman's cache on a second
+run: the "rebuild" then took 0.36 s), and each timed rebuild must have made at least
+one new layer, or the benchmark stops saying so. Prints medians over the repeats, and
+a JSON line with everything.
 
     python -m bench.containers --devcontainers [--min-free-gb 40]
 
@@ -38,6 +41,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import uuid
 from pathlib import Path
 
 from tests.helpers import bake, free_port, podman, standin_base_image, wait_for_http
@@ -68,8 +72,23 @@ def build(context: Path, tag: str, *options: str) -> float:
     return time.perf_counter() - start
 
 
-def edit(source: Path, n: int) -> None:
-    source.write_text(source.read_text() + f"# one-line edit {n}\n")
+def edit(source: Path) -> None:
+    """Append a line no earlier run wrote, so no build cache can answer the rebuild."""
+    source.write_text(source.read_text() + f"# one-line edit {uuid.uuid4().hex}\n")
+
+
+def layers(image: str) -> list[str]:
+    return podman("image", "inspect", "--format", "{{json .RootFS.Layers}}", image).stdout
+
+
+def timed_rebuild(context: Path, tag: str, *options: str) -> float:
+    """Rebuild after an edit; fail if every layer came from the cache (nothing rebuilt)."""
+    before = set(json.loads(layers(f"{IMAGE}:{tag}")))
+    seconds = build(context, tag, *options)
+    new = [layer for layer in json.loads(layers(f"{IMAGE}:{tag}")) if layer not in before]
+    if not new:
+        raise RuntimeError(f"{tag}: the edit rebuilt no layer; the time measures the cache")
+    return seconds
 
 
 def size(image: str) -> int:
@@ -175,10 +194,10 @@ def main() -> int:
 
         rebuild = {"ours (dev)": [], "course pattern": []}
         for n in range(args.repeats):
-            edit(ours / "src" / package / "cli.py", n)
-            rebuild["ours (dev)"].append(build(ours, "dev", "--target", "dev", *cpu))
-            edit(course / "src" / package / "cli.py", n)
-            rebuild["course pattern"].append(build(course, "course"))
+            edit(ours / "src" / package / "cli.py")
+            rebuild["ours (dev)"].append(timed_rebuild(ours, "dev", "--target", "dev", *cpu))
+            edit(course / "src" / package / "cli.py")
+            rebuild["course pattern"].append(timed_rebuild(course, "course"))
             print(
                 f"rebuild {n + 1}: ours {rebuild['ours (dev)'][-1]:.1f} s, "
                 f"course {rebuild['course pattern'][-1]:.1f} s",
