@@ -33,7 +33,7 @@ def project(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def jobs(cluster, project):  # noqa: F811
+def jobs(cluster, project):
     """Submit all jobs at once, as on a cluster: {name: job id}. Two are disturbed as soon
     as each has saved its first checkpoint: "killed" loses a worker (as if its node had
     crashed); "warned" gets what `--signal=B:USR1@120` sends before the time limit: USR1
@@ -66,7 +66,7 @@ def jobs(cluster, project):  # noqa: F811
     return submitted
 
 
-def worker_pid(cluster, job: int, rank: int) -> int | None:  # noqa: F811
+def worker_pid(cluster, job: int, rank: int) -> int | None:
     """The process of worker ``rank`` (srun task SLURM_PROCID) of ``job``, once it runs."""
     want = {f"SLURM_JOB_ID={job}".encode(), f"SLURM_PROCID={rank}".encode()}
     for pid in cluster_processes(cluster.dir):
@@ -86,7 +86,7 @@ def assert_same_params(result: dict, reference: dict) -> None:
         np.testing.assert_allclose(result["params"][name], value, rtol=1e-4, err_msg=name)
 
 
-def test_two_workers_on_one_node(cluster, project, jobs):  # noqa: F811
+def test_two_workers_on_one_node(cluster, project, jobs):
     job = jobs["two"]
     cluster.wait(job)
     record = cluster.final(job)
@@ -114,7 +114,7 @@ def test_two_workers_on_one_node(cluster, project, jobs):  # noqa: F811
     }
 
 
-def test_two_workers_give_the_parameters_of_one(cluster, project, jobs):  # noqa: F811
+def test_two_workers_give_the_parameters_of_one(cluster, project, jobs):
     cluster.wait(jobs["one"], jobs["two"])
     one, two = project.result(jobs["one"]), project.result(jobs["two"])
     assert (one["workers"], one["strategy"]) == (1, "default")
@@ -122,7 +122,7 @@ def test_two_workers_give_the_parameters_of_one(cluster, project, jobs):  # noqa
     assert_same_params(two, one)
 
 
-def test_two_nodes(cluster, project, jobs):  # noqa: F811
+def test_two_nodes(cluster, project, jobs):
     # mini-Quest's two GPU nodes are one machine (NodeAddr 127.0.0.1): the workers
     # reach each other through Slurm's node addresses, on ports that differ by rank.
     job = jobs["two-nodes"]
@@ -135,7 +135,7 @@ def test_two_nodes(cluster, project, jobs):  # noqa: F811
     assert_same_params(result, project.result(jobs["one"]))
 
 
-def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project, jobs):  # noqa: F811
+def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project, jobs):
     job, checkpoints = jobs["killed"], project.checkpoints(jobs["killed"])
     # No hang: srun --kill-on-bad-exit ends worker 0, the job fails (not TIMEOUT).
     cluster.wait(job)
@@ -157,7 +157,7 @@ def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project
     assert_same_params(resumed, project.result(jobs["one"]))
 
 
-def test_time_limit_warning_stops_all_workers_and_the_job_resumes(cluster, project, jobs):  # noqa: F811
+def test_time_limit_warning_stops_all_workers_and_the_job_resumes(cluster, project, jobs):
     job = jobs["warned"]
     cluster.wait(job, jobs["one"])
 
