@@ -199,6 +199,8 @@ def frozen_versions(freeze: str, project: Path) -> dict[str, str]:
         if found and normalized(found[1]) not in left_out:
             versions[normalized(found[1])] = found[2]
     return versions
+
+
 def template_repo(repo: Path, message: str = "template") -> Path:
     """A git repository at ``repo`` holding this template's files as they are on disk
     (uncommitted edits too), in one commit; returns ``repo``."""

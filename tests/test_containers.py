@@ -409,7 +409,9 @@ def test_stale_lock_stops_the_build(images: dict[str, str], project: Path, tmp_p
     clone = tmp_path / "stale"
     shutil.copytree(project, clone, ignore=shutil.ignore_patterns(".git", ".nox", ".venv"))
     pyproject = clone / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('"numpy>=1.26",', '"numpy>=1.26", "rich",', 1))
+    pyproject.write_text(
+        pyproject.read_text().replace('"numpy>=1.26",', '"numpy>=1.26", "rich",', 1)
+    )
     result = podman(
         "build", "--target", "deps", "--build-arg", "TF_VARIANT=cpu", clone, check=False
     )

@@ -8,8 +8,8 @@ everything.
 
 import json
 import os
-import subprocess
 import re
+import subprocess
 from pathlib import Path
 
 import pytest

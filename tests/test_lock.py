@@ -219,7 +219,9 @@ def test_edited_uv_lock_is_refused_too(tmp_path: Path):
     project = bake(tmp_path)
     lock = project / "uv.lock"
     text = lock.read_text()
-    lock.write_text(text.replace('name = "matplotlib"\nversion = "', 'name = "matplotlib"\nversion = "0', 1))
+    lock.write_text(
+        text.replace('name = "matplotlib"\nversion = "', 'name = "matplotlib"\nversion = "0', 1)
+    )
     assert lock.read_text() != text
     refused = check(project, "cpu", check=False)
     assert refused.returncode == 1 and UPDATE in refused.stderr
