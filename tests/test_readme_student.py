@@ -109,6 +109,9 @@ def test_tensorboard_line_serves_the_fit(day_one, laptop):
 def test_first_commit_and_ssh_key_as_github_md_says(day_one, laptop):
     project, env = laptop
     identity, commit = code_blocks((project / "docs" / "github.md").read_text(), "bash")[:2]
+    # ssh-keygen's default file is in the account's home from /etc/passwd, not $HOME: the
+    # page names the file (~ is this home), so the test cannot touch the machine's keys.
+    assert "ssh-keygen -t ed25519 -f ~/.ssh/id_ed25519 " in identity
     done = as_written([identity, commit], project.parent, env, stdin="\n" * 5)
     assert done.returncode == 0, done.stdout
     assert (Path(env["HOME"]) / ".ssh" / "id_ed25519.pub").read_text().startswith("ssh-ed25519")
