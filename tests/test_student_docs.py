@@ -95,7 +95,11 @@ def test_scp_to_project_space_makes_the_folder_first(project):
 
 
 def test_gpu_check_hint_is_the_troubleshooting_pages(project):
-    command = 'python3 -m venv .venv-gpu && . .venv-gpu/bin/activate && pip install -e ".[gpu]"'
-    source = next(project.glob("src/*/gpu_check.py")).read_text()
+    command = (
+        "python3 -m venv .venv-gpu && . .venv-gpu/bin/activate && pip install --no-deps "
+        "--require-hashes -r requirements/gpu-dev.txt && pip install --no-deps -e ."
+    )
+    # Python's adjacent string literals, joined as Python joins them.
+    source = re.sub(r'"\s*\n\s*"', "", next(project.glob("src/*/gpu_check.py")).read_text())
     assert command in source
     assert command in (project / "docs" / "troubleshooting.md").read_text()
