@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from slurm.miniquest import Cluster, cluster_processes, prerequisites
@@ -17,3 +21,13 @@ def cluster():
     yield started
     started.stop()
     assert cluster_processes(started.dir) == [], "mini-Quest left processes behind"
+
+
+@pytest.fixture(scope="module")
+def workdir():
+    """A folder every user can enter (pytest's own tmp folders are private to root): the
+    modules whose jobs run as an unprivileged user keep their project there."""
+    path = Path(tempfile.mkdtemp(prefix="hpc-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -15,7 +15,6 @@ import json
 import pwd
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -80,15 +79,6 @@ def undocumented(command: list[str]) -> list[str]:
 
 # --------------------------------------------------------------------------
 # The project, its image, the image converted by Charliecloud, a Slurm user.
-
-
-@pytest.fixture(scope="module")
-def workdir():
-    """A folder every user can enter (pytest's own tmp folders are private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="hpc-route-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

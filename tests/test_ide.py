@@ -19,7 +19,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -58,15 +57,6 @@ def as_user(user: str, *cmd: str) -> list[str]:
 
 # --------------------------------------------------------------------------
 # The project, its code-server image as Charliecloud runs it, the users, an sshd.
-
-
-@pytest.fixture(scope="module")
-def workdir():
-    """A folder every user can enter (pytest's own tmp folders are private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="hpc-ide-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
