@@ -309,13 +309,16 @@ def test_dockerignore_keeps_junk_out(images: dict[str, str], stage: str) -> None
     assert "/app/pyproject.toml" in files
     for junk in IGNORED:
         top = junk.split("/")[0]
-        # data/ stays out, except the small sample: `fit --data data/world_map.csv` works inside.
-        allowed = {"/app/data", "/app/data/world_map.csv"} if top == "data" else set()
+        # data/ stays out, except the shipped samples (`fit --data data/world_map.csv` and
+        # the `chars` starter's text work inside).
+        shipped = {"/app/data", "/app/data/world_map.csv", "/app/data/pride_and_prejudice.txt"}
+        allowed = shipped if top == "data" else set()
         assert not any(f.startswith(f"/app/{top}") and f not in allowed for f in files), (
             junk,
             files,
         )
     assert "/app/data/world_map.csv" in files
+    assert "/app/data/pride_and_prejudice.txt" in files
     assert "/app/.git" not in files
 
 
