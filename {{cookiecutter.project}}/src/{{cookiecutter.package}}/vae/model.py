@@ -13,13 +13,13 @@ maximum likelihood through a bound.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import layers, ops
 
 from .._tf import import_tensorflow
 
 tf = import_tensorflow()
+import keras  # noqa: E402  (after TensorFlow, imported quietly)
+from keras import layers, ops  # noqa: E402
 
 
 class Sampling(layers.Layer):
