@@ -69,7 +69,8 @@ def tensorboard(project: JobProject, job: int) -> dict[str, list]:
 
 def vae_jobscript(multiworker: str) -> str:
     """The student's jobscript: the generated multiworker.sh with ``vae.py`` in place of
-    the package's command (``fit`` when none is given), and named vae (one worker per task: ``--ntasks-per-node``)."""
+    the package's command (``fit`` when none is given), and named vae (one worker per
+    task: ``--ntasks-per-node``)."""
     command = '-m "$PACKAGE" "$COMMAND"'
     assert multiworker.count(command) == 1, "multiworker.sh no longer runs the package's command"
     script = multiworker.replace(command, 'vae.py --weights "results/$run_id.npz"')
