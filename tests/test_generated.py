@@ -77,7 +77,7 @@ def test_fit_end_to_end_under_other_names(tmp_path):
     fit = ["fit", "--model", "gmm", "--components", "6", "--steps", "200", "--plot", png]
     done = run([python, "-m", RENAMED["package"], *fit, "--json"], cwd=project)
     report = json.loads(done.stdout)
-    assert report["model"] == "gmm" and len(report["params"]["weights"]) == 6
+    assert report["model"] == "gmm" and len(report["params"]["mixture_weights"]) == 6
     assert png.stat().st_size > 10_000
     # Progress goes to stderr as plain lines when stderr is not a terminal (a Slurm log).
     assert "step 200/200" in done.stderr and "\r" not in done.stderr

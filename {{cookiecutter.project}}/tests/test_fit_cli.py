@@ -48,11 +48,11 @@ def test_json_and_plot(tmp_path, capsys, model, extra, steps):
     expected = {
         "gaussian": {"loc", "scale_tril"},
         "box": {"low", "high"},
-        "gmm": {"weights", "loc", "scale_tril"},
+        "gmm": {"mixture_weights", "loc", "scale_tril"},
     }[model]
     assert expected <= set(report["params"])
     if model == "gmm":
-        assert len(report["params"]["weights"]) == 4
+        assert len(report["params"]["mixture_weights"]) == 4
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 

@@ -1,18 +1,15 @@
-"""Data for the fits: the lecture's toy "world map", or your own points from a file.
+"""The lecture's toy data (after Foster's *Generative Deep Learning*): a "world map".
 
-The world map (from the lecture, after Foster's *Generative Deep Learning*):
-points scattered over the land of a map, drawn from an unknown p_data. Where
-would you put a new point? Somewhere on land -- and a model that knows where
-the land is has learned p_data. The simplest model, a uniform box, puts its
-MLE at the smallest rectangle containing every point.
+Points scattered over the land of a map, drawn from an unknown p_data. Where would
+you put a new point? Somewhere on land: a model that knows where the land is has
+learned p_data. (Your own points from a file: ``points.py``.)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Land masses as ellipses: (centre longitude, centre latitude, half-width,
-#: half-height, tilt in degrees). Rough, but recognisably a map of the world.
+#: Land as ellipses (centre longitude, latitude, half-width, half-height, tilt in degrees).
 LAND = {
     "North America": (-100.0, 47.0, 32.0, 17.0, -15.0),
     "South America": (-60.0, -15.0, 15.0, 28.0, -20.0),

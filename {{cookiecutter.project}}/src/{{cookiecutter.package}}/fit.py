@@ -120,10 +120,8 @@ def load(args):
 
 def check_outputs(args, x) -> None:
     """Everything else that can be wrong, found before any fitting."""
-    from . import mle
-
     try:  # for every fitting method: a wrong answer is worse than none
-        mle.make_model(args.model, x.shape[1], args.components or 3).check_mle_exists(x)
+        make_model(args.model, x.shape[1], args.components or 3).check_mle_exists(x)
     except ValueError as err:
         source = args.data if args.data is not None else "world map (toy)"
         raise ValueError(f"{source}: {err}") from None
@@ -150,11 +148,20 @@ def check_outputs(args, x) -> None:
             trainer.check_writable(option, directory)
 
 
-def make_density(family: str, x, components: int, seed: int):
-    """The family, started from the data (its ``initialize``: same data and seed, same start)."""
+def make_model(family: str, dim: int, components: int = 3):
+    """An (uninitialised) density of the family ``--model`` names (``mle.py``)."""
     from . import mle
 
-    return mle.make_model(family, x.shape[1], components).initialize(x, seed=seed)
+    if family not in MODELS:
+        raise ValueError(f"unknown model {family!r}; choose one of {', '.join(MODELS)}")
+    if family == "gmm":
+        return mle.GaussianMixture(dim, components)
+    return mle.Gaussian(dim) if family == "gaussian" else mle.Box(dim)
+
+
+def make_density(family: str, x, components: int, seed: int):
+    """The family, started from the data (its ``initialize``: same data and seed, same start)."""
+    return make_model(family, x.shape[1], components).initialize(x, seed=seed)
 
 
 def density_builder(family: str, x, components: int, learning_rate: float, seed: int):

@@ -2,31 +2,21 @@
 
 The lecture's framework, in code:
 
-* We have a data set X = {x_1, ..., x_n}, drawn from an unknown distribution p_data.
-* A *parametric model* is a family of densities p_theta(x): each setting of the
-  parameters theta is one density. Every density integrates to 1.
-* The *likelihood* of theta given the data is L(theta | X) = p_theta(X)
-  = prod_i p_theta(x_i) (the points are independent). It is a function of the
-  parameters, not of the data: it says how likely the data are under theta, not
-  how likely theta is to be "correct".
-* The *log-likelihood* log p_theta(X) = sum_i log p_theta(x_i) turns the product
-  into a sum: easier to differentiate, and it does not underflow to 0.
-* The *maximum likelihood estimate* is theta_hat = argmax_theta p_theta(X),
-  which is the same as argmin_theta -log p_theta(X): minimising the negative
-  log-likelihood (NLL) is how a neural network is trained, with a loss.
+* A data set X = {x_1, ..., x_n} is drawn from an unknown distribution p_data.
+* A *parametric model* is a family of densities p_theta(x), one per setting of theta.
+* The *likelihood* L(theta | X) = p_theta(X) = prod_i p_theta(x_i) (independent
+  points) is a function of the parameters: how likely the data are under theta.
+* The *log-likelihood* sum_i log p_theta(x_i) turns the product into a sum: easier
+  to differentiate, and it does not underflow to 0.
+* The *maximum likelihood estimate* theta_hat = argmax_theta p_theta(X) minimises
+  the negative log-likelihood (NLL): the loss a neural network is trained with.
 
 Three families, one interface (``log_prob``, ``nll``, ``sample``, and
-``fit_closed_form`` where a formula exists). Each is a ``keras.Model`` whose
-``train_step`` is one step of gradient descent on the NLL, so Keras's own
-``model.fit`` trains it, and so does the project's trainer (``python -m
-<package> fit``: checkpoints, Slurm, several GPUs):
-
-* ``Gaussian``: one bell, full covariance.
-* ``Box``: uniform on an axis-aligned rectangle -- the lecture's world map model.
-* ``GaussianMixture``: K bells with learnable weights.
-
-``nll`` here is the *mean* NLL per point, in nats (natural log), so numbers for
-data sets of different sizes can be compared.
+``fit_closed_form`` where a formula exists), each a ``keras.Model`` whose
+``train_step`` is one step of gradient descent on the NLL: ``Gaussian`` (one bell),
+``Box`` (uniform on a rectangle: the lecture's world map model) and
+``GaussianMixture`` (K bells with learnable weights). How the parameters stay valid
+while gradient descent moves them: ``parameters.py``.
 """
 
 from __future__ import annotations
@@ -37,70 +27,38 @@ import numpy as np
 
 from ._tf import import_tensorflow
 from .kmeans import mixture_start
+from .parameters import data_scale, raw_tril, softplus_inverse, tril, weight
 
 tf = import_tensorflow()
 import keras  # noqa: E402  (after TensorFlow, imported quietly)
-
-LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _softplus_inverse(y):
-    """The x with softplus(x) = log(1 + e^x) = y, for y > 0 (to set a positive parameter)."""
-    y = np.asarray(y, dtype=np.float64)
-    return y + np.log(-np.expm1(-y))
-
-
-def _tril(raw):
-    """Lower-triangular matrices with a positive diagonal, from unconstrained numbers.
-
-    A covariance matrix must be symmetric positive definite. Writing it as
-    Sigma = L L^T with L lower-triangular and diag(L) > 0 (a Cholesky factor) makes
-    *every* setting of the raw numbers a valid covariance, so gradient descent can
-    move them freely. softplus keeps the diagonal positive.
-    """
-    diagonal = tf.nn.softplus(tf.linalg.diag_part(raw)) + 1e-6
-    return tf.linalg.set_diag(tf.linalg.band_part(raw, -1, 0), diagonal)
 
 
 def _gaussian_log_prob(x, loc, scale_tril):
     """log N(x; mu_k, Sigma_k) for points x (N, D) and K Gaussians at once: returns (N, K).
 
-        log N(x; mu, L L^T) = -D/2 log(2 pi) - sum_i log L_ii - |z|^2 / 2,
-        where z solves  L z = x - mu.
+        log N(x; mu, L L^T) = -D/2 log(2 pi) - sum_i log L_ii - |z|^2 / 2,  L z = x - mu.
 
-    A triangular solve, not an inverse: L is triangular, so z is found by
-    substitution, row by row. (sum_i log L_ii is half of log det Sigma.)
+    A triangular solve, not an inverse: L is triangular, so z is found by substitution,
+    row by row. (sum_i log L_ii is half of log det Sigma.)
     """
-    d = loc.shape[-1]
+    d_log_2pi = loc.shape[-1] * math.log(2.0 * math.pi)  # D log(2 pi)
     difference = x[None, :, :] - loc[:, None, :]  # (K, N, D): every point minus every mean
     z = tf.linalg.triangular_solve(scale_tril, tf.linalg.matrix_transpose(difference))  # (K, D, N)
     log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(scale_tril)), axis=-1)  # (K,)
-    log_n = -0.5 * tf.reduce_sum(tf.square(z), axis=-2) - log_det[:, None] - 0.5 * d * LOG_2PI
+    log_n = -0.5 * tf.reduce_sum(tf.square(z), axis=-2) - log_det[:, None] - 0.5 * d_log_2pi
     return tf.transpose(log_n)  # (N, K)
-
-
-def _weight(model, name, shape, value=0.0, trainable=True):
-    """A parameter of ``model``, filled with ``value`` (Keras's ``add_weight``)."""
-    start = np.broadcast_to(np.asarray(value, np.float32), shape)
-    return model.add_weight(
-        shape=shape, initializer=lambda *_, **__: start.copy(), trainable=trainable, name=name
-    )
 
 
 class Density(keras.Model):
     """What every family offers: ``log_prob``, ``nll``, ``sample(n, seed)``, ``mean()``,
-    ``covariance()``, ``params()`` (for JSON), ``initialize(x, seed)`` and
-    ``check_mle_exists(x)``; ``train_step`` is the lesson's step.
-
-    Parameters are made in ``__init__`` (shapes only) and given values by
-    ``initialize(x)``, the start that gradient descent improves on.
+    ``covariance()``, ``params()``, ``check_mle_exists(x)`` and ``initialize(x, seed)``
+    (the start that gradient descent improves on); ``train_step`` is the lesson's step.
     """
 
     family = "density"
-    #: True for a family that gradient descent cannot fit (the box; see ``Box``).
-    closed_form_only = False
-    #: Why a width of 0 along an axis has no maximum likelihood, in this family's terms.
-    flat_axis = "its width there shrinks to 0"
+    reported: tuple = ()  # what ``params()`` reports
+    closed_form_only = False  # True: gradient descent cannot fit it (see ``Box``)
+    flat_axis = "its width there shrinks to 0"  # why a flat axis has no MLE, in its terms
 
     def __init__(self, dim: int, **kwargs):
         super().__init__(**kwargs)
@@ -117,10 +75,8 @@ class Density(keras.Model):
         return self.log_prob(x)
 
     def train_step(self, x):
-        """One step of gradient descent: batch -> NLL (the loss) -> gradient -> optimizer step.
-
-        A neural network is trained by the very same step; only ``log_prob`` is bigger.
-        """
+        """One step of gradient descent: batch -> NLL (the loss) -> gradient -> optimizer
+        step. A neural network is trained by the very same step; only ``log_prob`` is bigger."""
         with tf.GradientTape() as tape:  # records the computation, to differentiate it
             nll = -tf.reduce_mean(self.log_prob(x))  # mean NLL of the batch
         gradients = tape.gradient(nll, self.trainable_weights)
@@ -128,13 +84,20 @@ class Density(keras.Model):
         return {"nll": nll}  # of this batch, before the step
 
     def nll(self, x, chunk: int = 65536) -> float:
-        """Mean negative log-likelihood per point, -1/N sum_i log p_theta(x_i), in nats."""
+        """Mean negative log-likelihood per point, -1/N sum_i log p_theta(x_i), in nats
+        (the mean, so data sets of different sizes compare)."""
         x = np.asarray(x, np.float32)
-        total = sum(
-            float(tf.reduce_sum(tf.cast(self.log_prob(x[i : i + chunk]), tf.float64)))
-            for i in range(0, len(x), chunk)
-        )
+        total = sum(float(self._sum_log_prob(x[i : i + chunk])) for i in range(0, len(x), chunk))
         return -total / len(x)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])  # compiled once
+    def _sum_log_prob(self, x):
+        return tf.reduce_sum(tf.cast(self.log_prob(x), tf.float64))
+
+    def params(self) -> dict:
+        """The fitted parameters named in ``reported``, as lists (the fit command's report)."""
+        values = {key: getattr(self, key) for key in self.reported}
+        return {key: np.asarray(v() if callable(v) else v).tolist() for key, v in values.items()}
 
     def fit_closed_form(self, x) -> Density:
         """Set the parameters to the MLE by a formula, where one exists."""
@@ -161,27 +124,23 @@ class Density(keras.Model):
             )
 
     def _set_scale(self, x: np.ndarray) -> None:
-        """Remember the data's centre and spread (not trained).
-
-        Parameters are learned *in units of the data's spread*: a step of 0.01 moves
-        a mean by 1% of the data's width whether the data are in metres or in
-        kilometres, so one learning rate works for any data set (preconditioning).
-        """
-        spread = x.std(axis=0)
-        self.shift.assign(x.mean(axis=0))
-        self.spread.assign(np.where(spread > 0, spread, 1.0))
+        """Remember the data's centre and spread: parameters are learned in its units
+        (``parameters.py`` says why)."""
+        shift, spread = data_scale(x)
+        self.shift.assign(shift)
+        self.spread.assign(spread)
 
 
 class Gaussian(Density):
-    """A Gaussian with full covariance: p(x) = N(x; mu, Sigma), Sigma = L L^T.
-
-    Parameters: the mean ``loc`` (D numbers) and the Cholesky factor ``scale_tril``
-    (lower-triangular, positive diagonal). The MLE has a closed form -- the sample
-    mean and the *biased* sample covariance (divide by N, not N - 1) -- so this
-    family is the check that gradient descent finds the maximum of the likelihood.
+    """A Gaussian with full covariance: p(x) = N(x; mu, Sigma), Sigma = L L^T, with the
+    mean ``loc`` and the Cholesky factor ``scale_tril`` (lower-triangular, positive
+    diagonal). The MLE has a closed form -- the sample mean and the *biased* sample
+    covariance (divide by N, not N - 1) -- so this family checks that gradient descent
+    finds the maximum of the likelihood.
     """
 
     family = "gaussian"
+    reported = ("loc", "scale_tril", "covariance")
     flat_axis = "it flattens there (its covariance is singular)"
 
     def __init__(self, dim: int, **kwargs):
@@ -190,10 +149,10 @@ class Gaussian(Density):
 
     def _parameters(self, d: int, k: tuple = ()) -> None:
         """mu and L (``k``: one of each per mixture component); the data's scale."""
-        self.shift = _weight(self, "shift", (d,), 0.0, trainable=False)
-        self.spread = _weight(self, "spread", (d,), 1.0, trainable=False)
-        self.loc_raw = _weight(self, "loc_raw", (*k, d))
-        self.tril_raw = _weight(self, "tril_raw", (*k, d, d), np.eye(d) * _softplus_inverse(1.0))
+        self.shift = weight(self, "shift", (d,), 0.0, trainable=False)
+        self.spread = weight(self, "spread", (d,), 1.0, trainable=False)
+        self.loc_raw = weight(self, "loc_raw", (*k, d))
+        self.tril_raw = weight(self, "tril_raw", (*k, d, d), np.eye(d) * softplus_inverse(1.0))
 
     @property
     def loc(self):
@@ -201,7 +160,7 @@ class Gaussian(Density):
 
     @property
     def scale_tril(self):
-        return self.spread[:, None] * _tril(self.tril_raw)
+        return self.spread[:, None] * tril(self.tril_raw)
 
     def log_prob(self, x):
         return _gaussian_log_prob(x, self.loc[None], self.scale_tril[None])[:, 0]
@@ -217,13 +176,6 @@ class Gaussian(Density):
         scale = np.asarray(self.scale_tril, np.float64)
         return scale @ scale.T
 
-    def params(self) -> dict:
-        return {
-            "loc": np.asarray(self.loc).tolist(),
-            "scale_tril": np.asarray(self.scale_tril).tolist(),
-            "covariance": self.covariance().tolist(),
-        }
-
     def check_mle_exists(self, x: np.ndarray) -> None:
         """Also: more points than dimensions, not all on a line or plane."""
         if len(x) <= self.dim:
@@ -232,70 +184,61 @@ class Gaussian(Density):
                 "dimensions (with fewer, the likelihood grows without limit as it shrinks)"
             )
         super().check_mle_exists(x)
-        # Rank of the standardised points: tiny singular values mean a flat direction.
-        values = np.asarray(x, np.float64)
-        z = (values - values.mean(axis=0)) / values.std(axis=0)
-        singular = np.linalg.svd(z / np.sqrt(len(x)), compute_uv=False)
-        if singular.min() <= 1e-5 * singular.max():
+        # The points' correlations: an eigenvalue near 0 means a flat direction.
+        eigenvalues = np.linalg.eigvalsh(np.atleast_2d(np.corrcoef(x, rowvar=False)))
+        if eigenvalues.min() <= 1e-10 * eigenvalues.max():
             raise ValueError(
                 f"the points lie on a line or plane in {self.dim}-D (one column is a "
                 "combination of the others, so their covariance is singular): no "
                 f"maximum-likelihood {self.family} exists; drop a redundant column"
             )
 
+    def _assign(self, z_loc, z_tril) -> None:
+        """Set mu and L, given in units of the data's spread."""
+        self.loc_raw.assign(z_loc)
+        self.tril_raw.assign(raw_tril(z_tril))
+
     def initialize(self, x, seed: int = 0) -> Gaussian:
         """Start at a randomly chosen data point, round, as wide as the data."""
         self.check_mle_exists(x)
         self._set_scale(x)
         start = x[np.random.default_rng(seed).integers(len(x))]
-        self.loc_raw.assign((start - np.asarray(self.shift)) / np.asarray(self.spread))
-        self.tril_raw.assign(np.eye(self.dim) * _softplus_inverse(1.0))
+        self._assign((start - np.asarray(self.shift)) / np.asarray(self.spread), np.eye(self.dim))
         return self
 
     def fit_closed_form(self, x) -> Gaussian:
-        """mu_hat = mean of the points, Sigma_hat = 1/N sum_i (x_i - mu)(x_i - mu)^T.
-
-        Setting the gradient of the log-likelihood to zero gives these formulas.
-        """
+        """mu_hat = mean of the points, Sigma_hat = 1/N sum_i (x_i - mu)(x_i - mu)^T: where
+        the gradient of the log-likelihood is zero."""
         self.check_mle_exists(x)
         x = np.asarray(x, np.float64)
         self._set_scale(x)
-        mu = x.mean(axis=0)
-        chol = np.linalg.cholesky((x - mu).T @ (x - mu) / len(x))
-        spread = np.asarray(self.spread, np.float64)
-        self.loc_raw.assign((mu - np.asarray(self.shift)) / spread)
-        pre = chol / spread[:, None]
-        diag = np.maximum(np.diag(pre) - 1e-6, 1e-12)
-        self.tril_raw.assign(np.tril(pre, -1) + np.diag(_softplus_inverse(diag)))
+        z = (x - np.asarray(self.shift, np.float64)) / np.asarray(self.spread, np.float64)
+        mu = z.mean(axis=0)
+        self._assign(mu, np.linalg.cholesky((z - mu).T @ (z - mu) / len(z)))
         return self
 
 
 class Box(Density):
-    """Uniform density on an axis-aligned box [low_1, high_1] x ... x [low_D, high_D].
+    """Uniform on a box [low_1, high_1] x ... x [low_D, high_D]: p(x) = 1 / volume
+    inside, 0 outside (log p = -inf). The lecture's world map model.
 
-    Inside the box p(x) = 1 / volume; outside p(x) = 0, so log p(x) = -inf.
-
-    This is the lecture's world map model. Its MLE is the *smallest box that
-    contains every point*: the likelihood is (1 / volume)^N while every point is
-    inside, and 0 as soon as one point is outside. Shrinking the box raises the
-    likelihood until a wall touches a data point, so the MLE is the per-axis
-    minimum and maximum of the data.
-
-    On the world map it beats a Gaussian (NLL about 10.3 against 10.6), and one new
-    point outside it has log p = -inf: the notebook's section 3 says why, both.
-
-    Gradient descent cannot find it: the NLL is infinite once a point is outside,
-    and inside its gradient only says "shrink". So the box is fitted by the formula.
+    The likelihood is (1 / volume)^N while every point is inside and 0 once one is
+    outside, so the MLE is the *smallest box containing every point*: the per-axis
+    minimum and maximum. (On the world map it beats a Gaussian, and a new point
+    outside it has log p = -inf: the notebook's section 3.) Gradient descent cannot
+    find it -- outside the NLL is infinite, inside its gradient only says "shrink" --
+    so the box is fitted by the formula.
     """
 
     family = "box"
+    reported = ("low", "high")
     closed_form_only = True
     flat_axis = "its width there shrinks to 0 (1 / volume is infinite)"
 
     def __init__(self, dim: int, **kwargs):
         super().__init__(dim, **kwargs)
-        self.low = _weight(self, "low", (self.dim,), 0.0, trainable=False)
-        self.high = _weight(self, "high", (self.dim,), 1.0, trainable=False)
+        self.low = weight(self, "low", (self.dim,), 0.0, trainable=False)
+        self.high = weight(self, "high", (self.dim,), 1.0, trainable=False)
 
     def log_prob(self, x):
         inside = tf.reduce_all((x >= self.low) & (x <= self.high), axis=-1)
@@ -314,9 +257,6 @@ class Box(Density):
         width = np.asarray(self.high, np.float64) - np.asarray(self.low, np.float64)
         return np.diag(width**2 / 12)
 
-    def params(self) -> dict:
-        return {"low": np.asarray(self.low).tolist(), "high": np.asarray(self.high).tolist()}
-
     def initialize(self, x, seed: int = 0) -> Box:
         return self.fit_closed_form(x)
 
@@ -331,17 +271,15 @@ class Box(Density):
 class GaussianMixture(Gaussian):
     """K Gaussians with weights: p(x) = sum_k w_k N(x; mu_k, Sigma_k), sum_k w_k = 1.
 
-    The weights come from K unconstrained ``logits`` through a softmax. In log
-    space the sum becomes log p(x) = logsumexp_k(log w_k + log N(x; mu_k, Sigma_k)):
-    ``logsumexp`` subtracts the largest term first, so densities of 1e-300 do not
-    underflow to log(0) = -inf.
-
-    There is no closed form; the classic fit is the EM algorithm (scikit-learn's
-    ``GaussianMixture``). Here the same likelihood is maximised by gradient
-    descent, which is how every deep generative model is trained.
+    The weights are a softmax of K unconstrained ``logits``. In log space the sum is
+    log p(x) = logsumexp_k(log w_k + log N(x; mu_k, Sigma_k)); ``logsumexp`` subtracts
+    the largest term first, so densities of 1e-300 do not underflow to log(0) = -inf.
+    No closed form exists; the classic fit is EM (scikit-learn's ``GaussianMixture``).
+    Here gradient descent maximises the same likelihood, as for every deep generative model.
     """
 
     family = "gmm"
+    reported = ("mixture_weights", "loc", "scale_tril")
 
     def __init__(self, dim: int, components: int = 3, **kwargs):
         if isinstance(components, bool) or int(components) != components or components < 1:
@@ -351,7 +289,7 @@ class GaussianMixture(Gaussian):
 
     def _parameters(self, d: int, k: tuple = ()) -> None:
         super()._parameters(d, (self.components,))
-        self.logits = _weight(self, "logits", (self.components,))
+        self.logits = weight(self, "logits", (self.components,))
 
     @property
     def mixture_weights(self):
@@ -382,15 +320,6 @@ class GaussianMixture(Gaussian):
         second += np.einsum("k,ki,kj->ij", w, mu, mu)
         return second - np.outer(w @ mu, w @ mu)
 
-    def params(self) -> dict:
-        scale = np.asarray(self.scale_tril)
-        return {
-            "weights": np.asarray(self.mixture_weights).tolist(),
-            "loc": np.asarray(self.loc).tolist(),
-            "scale_tril": scale.tolist(),
-            "covariance": (scale.astype(np.float64) @ np.swapaxes(scale, 1, 2)).tolist(),
-        }
-
     def fit_closed_form(self, x):
         return Density.fit_closed_form(self, x)  # a mixture has no formula
 
@@ -403,7 +332,9 @@ class GaussianMixture(Gaussian):
                 "use fewer components or more data"
             )
         super().check_mle_exists(x)
-        distinct = len(np.unique(x, axis=0))
+        distinct = len(np.unique(x[: 100 * self.components], axis=0))  # enough, nearly always
+        if distinct <= self.components:
+            distinct = len(np.unique(x, axis=0))
         if distinct <= self.components:
             raise ValueError(
                 f"{distinct} distinct point(s) for {self.components} components: a component "
@@ -411,31 +342,14 @@ class GaussianMixture(Gaussian):
             )
 
     def initialize(self, x, seed: int = 0) -> GaussianMixture:
-        """Start from a quick k-means (at most 10 000 points): each cluster's share,
-        mean and spread become w_k, mu_k, Sigma_k. A mixture's likelihood has many
-        local maxima (two bells sharing one blob, another blob with none); a
-        sensible start avoids most of them.
-        """
+        """Start from a quick k-means: each cluster's share, mean and spread become w_k,
+        mu_k, Sigma_k. A mixture's likelihood has many local maxima (two bells sharing
+        one blob, another blob with none); a sensible start avoids most of them."""
         self.check_mle_exists(x)
         self._set_scale(x)
         z = (x - np.asarray(self.shift)) / np.asarray(self.spread)  # in units of the spread
         weights, centres, covariances = mixture_start(z, self.components, seed)
-        chol = np.linalg.cholesky(covariances)  # Sigma_k = L_k L_k^T
-        diagonal = _softplus_inverse(np.diagonal(chol, axis1=1, axis2=2))  # (K, D)
-        tril = np.tril(chol, -1) + diagonal[:, :, None] * np.eye(self.dim)
         self.logits.assign(np.log(weights))
-        self.loc_raw.assign(centres)
-        self.tril_raw.assign(tril)
+        self._assign(centres, np.linalg.cholesky(covariances))  # Sigma_k = L_k L_k^T
         return self
 
-
-FAMILIES = {"gaussian": Gaussian, "box": Box, "gmm": GaussianMixture}
-
-
-def make_model(family: str, dim: int, components: int = 3) -> Density:
-    """Build an (uninitialised) model of the named family."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown model {family!r}; choose one of {', '.join(FAMILIES)}")
-    if family == "gmm":
-        return GaussianMixture(dim, components)
-    return FAMILIES[family](dim)

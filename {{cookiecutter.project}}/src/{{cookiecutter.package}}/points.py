@@ -115,29 +115,9 @@ def check_points(x, name: str = "data") -> np.ndarray:
 
 def _read_csv(path: Path, raw: bytes) -> np.ndarray:
     """Numbers from a CSV file; every error names the file and the line (as an editor counts)."""
-    # UTF-32's byte-order marks first: little-endian UTF-32 starts like UTF-16's.
-    for marks, encoding in (
-        ((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"), "UTF-32 text"),
-        ((b"\xff\xfe", b"\xfe\xff"), "UTF-16 text (Excel's 'Unicode text')"),
-    ):
-        if raw.startswith(marks):
-            raise ValueError(
-                f"{path}: the file is {encoding}; save it as 'CSV UTF-8 (comma delimited)', "
-                f"or: iconv -f {encoding[:6].lower()} -t utf-8"
-            )
-    try:
-        # utf-8-sig reads (and removes) the byte-order mark that Excel writes at the start,
-        # so the first row is not mistaken for a header.
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise ValueError(
-            f"{path}: line {line}: byte {raw[err.start]:#04x} is not UTF-8 text "
-            f"(the file is probably Latin-1 / Windows-1252); save it as UTF-8, e.g. "
-            f"iconv -f latin1 -t utf-8 {path.name} > fixed.csv"
-        ) from None
-    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
-    rows = [(number, line) for number, line in lines if line and not line.startswith("#")]
+    lines = enumerate(_decode_csv(path, raw).splitlines(), start=1)
+    rows = [(number, line.strip()) for number, line in lines]
+    rows = [(number, line) for number, line in rows if line and not line.startswith("#")]
     if rows and _is_header(rows[0][1]):
         rows = rows[1:]  # a header line such as "x,y"
     if not rows:
@@ -162,6 +142,32 @@ def _read_csv(path: Path, raw: bytes) -> np.ndarray:
             )
         values.append(point)
     return np.array(values)
+
+
+def _decode_csv(path: Path, raw: bytes) -> str:
+    """The file's text, if it is UTF-8 (Excel's byte-order mark allowed); else why not."""
+    # UTF-32's byte-order marks first: little-endian UTF-32 starts like UTF-16's.
+    for marks, encoding in (
+        ((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"), "UTF-32 text"),
+        ((b"\xff\xfe", b"\xfe\xff"), "UTF-16 text (Excel's 'Unicode text')"),
+    ):
+        if raw.startswith(marks):
+            raise ValueError(
+                f"{path}: the file is {encoding}; save it as 'CSV UTF-8 (comma delimited)', "
+                f"or: iconv -f {encoding[:6].lower()} -t utf-8"
+            )
+    try:
+        # utf-8-sig reads (and removes) the byte-order mark that Excel writes at the start,
+        # so the first row is not mistaken for a header.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}: line {line}: byte {raw[err.start]:#04x} is not UTF-8 text "
+            f"(the file is probably Latin-1 / Windows-1252); save it as UTF-8, e.g. "
+            f"iconv -f latin1 -t utf-8 {path.name} > fixed.csv"
+        ) from None
+    return text
 
 
 def _is_header(row: str) -> bool:

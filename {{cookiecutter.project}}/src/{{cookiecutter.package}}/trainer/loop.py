@@ -236,6 +236,7 @@ def compile_steps(model, chosen, step, factor, global_batch: int):
         logs = train_step(batch)
         return {name: tf.reduce_mean(tf.cast(value, tf.float32)) for name, value in logs.items()}
 
+    @tf.function  # traced once, though run_steps calls it twice (halves the start-up)
     def next_step(batches):
         logs = chosen.run(one_step, args=(next(batches),))
         step.assign_add(1)
