@@ -3,7 +3,8 @@
     python -m bench.scaleout [--repeats 3] [--batches 1000,16000]
 
 Starts mini-Quest, bakes a CPU project and runs its slurm/setup_env.sh, then runs the
-project's own ``fit`` loop (``training.fit`` under ``distribute.choose_strategy``)
+project's own trainer (``trainer.fit`` with the ``fit`` command's mixture, under the
+strategy the trainer chooses from Slurm's variables)
 with ``srun`` on the 8-CPU node, for each global batch B:
 
 (a) 1 worker, batch B;  (b) 2 workers, batch B (each computes B/2);
@@ -38,20 +39,20 @@ ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 # callback; then the all-reduce alone. The chief prints one JSON line.
 WORKER = r"""
 import json, sys, time
-from genai_bench_pkg import distribute, mle, training
+from genai_bench_pkg import trainer
 from genai_bench_pkg.data import world_map
+from genai_bench_pkg.fit import density_builder
+from genai_bench_pkg.trainer import strategy as strategies
 
-tf = training.tf
+tf = strategies.tf
 batch, steps = int(sys.argv[1]), int(sys.argv[2])
-strategy, is_chief = distribute.choose_strategy(tf)
+strategy, is_chief = strategies.choose_strategy()
 x = world_map(20000, seed=0)
-with strategy.scope():
-    model = mle.make_model("gmm", 2, 3)
 marks = {}
-def mark(step):
+def mark(model, step):
     marks[step] = time.perf_counter()
-training.fit(model, x, steps=steps, batch_size=batch, checkpoint_every=100,
-             progress=False, callback=mark, strategy=strategy, is_chief=is_chief)
+settings = trainer.Settings(steps=steps, batch_size=batch, checkpoint_every=100, progress=False)
+model = trainer.fit(density_builder("gmm", x, 3, 0.05, 0), x, settings, callback=mark).model
 first, last = 200, steps
 per_step = (marks[last] - marks[first]) / (last - first)
 
