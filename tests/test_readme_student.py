@@ -73,9 +73,25 @@ def test_day_one_runs_as_written_with_debian_python(day_one, laptop):
     assert "Num GPUs Available: 0" in day_one
     assert "logs    logs/tensorboard/gmm  (view: tensorboard --logdir" in day_one
     assert (project / "gmm.png").stat().st_size > 10_000
-    assert "slow test(s) not run; run everything with: nox -s tests-all" in day_one  # pytest
     for session in ("tests", "lint", "tests-all"):
         assert f"Session {session} was successful" in day_one, session
+    summaries = re.findall(r"^.*\d+ passed.*$", day_one, re.M)
+    assert any("deselected" not in line for line in summaries), summaries  # tests-all: all
+
+
+def test_plain_pytest_leaves_out_the_slow_tests_and_says_how_to_run_them(day_one, laptop):
+    """A student's everyday `pytest` / `nox -s tests` skips what takes long, visibly;
+    `nox -s tests-all` (the README's last check, CI's) runs them."""
+    project, env = laptop
+    collect = [project / ".venv" / "bin" / "python", "-m", "pytest", "--collect-only", "-q"]
+    quick = run(collect, cwd=project, env=env)
+    everything = run([*collect, "--slow"], cwd=project, env=env)
+    left_out = int(re.search(r"(\d+) deselected", quick.stdout)[1])
+    assert left_out >= 4 and "deselected" not in everything.stdout
+    assert f"{left_out} slow test(s) not run; run everything with: nox -s tests-all" in quick.stdout
+    assert f"{left_out} slow test(s) not run" in day_one  # what the README's `pytest` said
+    for slow in ("test_two_local_workers_fit_like_one", "test_notebook_runs_from_a_clean_kernel"):
+        assert slow not in quick.stdout and slow in everything.stdout
 
 
 def test_day_one_output_has_no_library_noise(day_one):
