@@ -276,6 +276,7 @@ def test_sigterm_stops_the_process_with_75_and_it_resumes(tmp_path, capsys, unin
     assert_resume_matches(capsys, checkpoints, step, uninterrupted)
 
 
+@pytest.mark.slow
 def test_sigusr1_stops_the_fit_and_it_resumes(tmp_path, capsys, uninterrupted):
     """SIGUSR1 is what ``#SBATCH --signal=B:USR1@60`` sends before the time limit."""
     checkpoints = tmp_path / "checkpoints"

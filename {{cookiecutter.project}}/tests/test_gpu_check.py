@@ -45,6 +45,7 @@ def slurm_run(cli, tmp_path_factory):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_json_output_is_one_object(slurm_run):
     assert slurm_run.returncode == 0, slurm_run.stderr
     report = json.loads(slurm_run.stdout)
@@ -62,6 +63,7 @@ def test_require_gpu_matches_what_tensorflow_sees(cli):
         assert "error: --require-gpu: TensorFlow sees no GPU" in done.stderr
 
 
+@pytest.mark.slow
 def test_slurm_variables_are_reported(slurm_run):
     report = json.loads(slurm_run.stdout)
     assert report["slurm_job_id"] == "4242"
@@ -69,6 +71,7 @@ def test_slurm_variables_are_reported(slurm_run):
     assert "Slurm job id: 4242" in slurm_run.stderr
 
 
+@pytest.mark.slow
 def test_tensorflow_import_noise_is_hidden(slurm_run):
     lines = slurm_run.stderr.splitlines()
     assert [line for line in lines if "oneDNN" in line or "cuda_" in line] == []

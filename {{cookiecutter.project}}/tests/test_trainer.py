@@ -107,6 +107,7 @@ def test_report_images_and_text_reach_tensorboard(tmp_path):
     assert len(logged["loss"]) == 20
 
 
+@pytest.mark.slow
 def test_two_replicas_train_as_one_with_unequal_parts(tmp_path):
     """2 replicas (two logical CPUs, MirroredStrategy), a batch of 101 cut 50 + 51: the
     same weights as one replica. Keras sums the replicas' gradients; the trainer makes

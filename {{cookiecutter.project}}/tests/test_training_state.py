@@ -1,6 +1,9 @@
 """Training state is never lost silently: damaged checkpoints, stale files, unwritable outputs."""
 
+import contextlib
+import io
 import json
+import shutil
 import signal
 
 import numpy as np
@@ -12,27 +15,37 @@ from test_fit_cli import fit
 FIT = ["--model", "gaussian", "--n", "300", "--lr", "0.05", "--checkpoint-every", "20", "--json"]
 
 
-@pytest.fixture
-def checkpoints(tmp_path, capsys):
-    """A directory holding the checkpoints of a 40-step fit: ckpt-20 and ckpt-40."""
-    directory = tmp_path / "ck"
-    code, _, err = fit(capsys, *FIT, "--steps", "40", "--checkpoint-dir", str(directory))
-    assert code == 0, err
+@pytest.fixture(scope="module")
+def fitted_once(tmp_path_factory):
+    """The checkpoints of a 40-step fit, made once: ckpt-20 and ckpt-40."""
+    directory = tmp_path_factory.mktemp("fitted") / "ck"
+    quietly("--steps", "40", "--checkpoint-dir", str(directory))
     assert (directory / "ckpt-20.index").exists() and (directory / "ckpt-40.index").exists()
     return directory
+
+
+@pytest.fixture
+def checkpoints(tmp_path, fitted_once):
+    """A copy of those checkpoints for one test to damage (a copy resumes as the original)."""
+    return shutil.copytree(fitted_once, tmp_path / "ck")
 
 
 @pytest.fixture(scope="module")
 def uninterrupted():
     """The same fit to step 60 in one go: what every resumed fit below must end with."""
-    import contextlib
-    import io
+    return json.loads(quietly("--steps", "60"))
 
+
+def quietly(*args: str) -> str:
+    """``fit`` with FIT and ``args`` in this process (for module fixtures): its stdout."""
     from {{ cookiecutter.package }}.cli import main
 
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        assert main(["fit", "--no-progress", *FIT, "--steps", "60"]) == 0
-    return json.loads(out.getvalue())
+    with (
+        contextlib.redirect_stdout(io.StringIO()) as out,
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        assert main(["fit", "--no-progress", *FIT, *args]) == 0
+    return out.getvalue()
 
 
 def resume(capsys, directory, uninterrupted, from_step):
@@ -135,6 +148,7 @@ def test_unwritable_outputs_are_refused_before_the_fit(tmp_path, capsys, option,
     assert "step" not in err  # refused before the first step
 
 
+@pytest.mark.slow
 def test_a_folder_in_use_by_a_running_fit_is_refused(tmp_path, capsys):
     """Two real processes: the second fit on the same folder is refused, the first runs on."""
     import subprocess
@@ -171,6 +185,7 @@ def test_a_folder_in_use_by_a_running_fit_is_refused(tmp_path, capsys):
     assert first.returncode == 75, first_err
 
 
+@pytest.mark.slow
 def test_two_checkpoints_are_kept_across_restarts(tmp_path, capsys):
     directory = tmp_path / "ck"
     for steps in ("40", "80", "100"):

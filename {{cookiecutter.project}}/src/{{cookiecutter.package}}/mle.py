@@ -352,4 +352,3 @@ class GaussianMixture(Gaussian):
         self.logits.assign(np.log(weights))
         self._assign(centres, np.linalg.cholesky(covariances))  # Sigma_k = L_k L_k^T
         return self
-
