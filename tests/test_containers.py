@@ -1,7 +1,7 @@
 """The generated Dockerfile and devcontainer.json, built and run for real with podman.
 
 `nox -s containers`. The upstream base image is replaced by a local stand-in with
-the same name (tests/containers/standin.sh), so the generated Dockerfile builds unchanged.
+the same name (harness/containers/standin.sh), so the generated Dockerfile builds unchanged.
 Every stage is built for the CPU variant (TF_VARIANT=cpu); the GPU check and the
 project's tests run inside `dev`; code-server is started, logged into, and
 screenshotted with headless Chromium (artifacts/code-server.png).
@@ -22,23 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    MARKER_PROGRAM,
-    TEMPLATE,
-    bake,
-    chromium,
-    code_server_login,
-    free_port,
-    frozen_versions,
-    load_jsonc,
-    locked_versions,
-    podman,
-    run,
-    standin_base_image,
-    student_docs,
-    wait_for_http,
-    windows_checkout,
-)
+from harness.bake import TEMPLATE, bake, windows_checkout
+from harness.browser import chromium, code_server_login
+from harness.files import load_jsonc, student_docs
+from harness.podman import podman, standin_base_image
+from harness.processes import free_port, run, wait_for_http
+from harness.venvs import MARKER_PROGRAM, frozen_versions, locked_versions
 
 PYTHON_VERSION = "3.12"
 IMAGE = "localhost/template-test"  # tags: base, dev, code-server, ...

@@ -15,17 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    DEFAULTS,
-    MARKER_PROGRAM,
-    TEMPLATE,
-    bake,
-    frozen_versions,
-    locked_versions,
-    python_for,
-    run,
-    setup_env,
-)
+from harness.bake import DEFAULTS, TEMPLATE, bake
+from harness.miniquest import setup_env
+from harness.processes import python_for, run
+from harness.venvs import MARKER_PROGRAM, frozen_versions, locked_versions
 
 SHIPPED = TEMPLATE / "{{cookiecutter.project}}" / ".template-locks"
 TENSORFLOWS = DEFAULTS["tensorflow_version"]
