@@ -62,6 +62,7 @@ def tests(session: nox.Session) -> None:
         "tests/test_readme_generate.py",
         "tests/test_next_steps.py",
         "tests/test_student_docs.py",
+        "tests/test_imports.py",
     )
 
 
