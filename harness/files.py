@@ -1,5 +1,5 @@
-"""Reading a baked project's files: its student docs and their code blocks, every file,
-its data files parsed, JSON with comments."""
+"""A baked project's files: its student docs and their code blocks, every file, its data
+files parsed, JSON with comments; the junk and secrets students keep beside the code."""
 
 from __future__ import annotations
 
@@ -54,3 +54,46 @@ def load_jsonc(text: str) -> dict:
     """Parse JSON with // and /* */ comments (strings may contain // safely)."""
     token = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/', re.S)
     return json.loads(token.sub(lambda m: m[0] if m[0].startswith('"') else "", text))
+
+
+# Junk that .dockerignore must keep out of every image.
+IGNORED = [".venv/lib/junk.py", "logs/job-1.out", "checkpoints/ckpt-1.index", "data/big.npy"]
+# Secrets students keep next to the code: out of git, out of every image.
+SECRETS = [
+    ".env",
+    "code-server.env",
+    "config/.env.local",
+    ".netrc",
+    ".ssh/id_ed25519",
+    "id_rsa",
+    "certs/server.pem",
+    "certs/server.key",
+    ".git-credentials",
+    ".pypirc",
+    "kaggle.json",
+    ".kaggle/kaggle.json",
+    "putty.ppk",
+    ".aws/credentials",
+    "credentials.json",
+    ".docker/config.json",
+    ".dockercfg",
+    ".npmrc",
+    ".pgpass",
+    ".config/gh/hosts.yml",
+    "token.txt",
+    "secrets.yaml",
+    ".gnupg/secring.gpg",
+    "secring.gpg",
+    "release.jks",
+    ".jupyter/jupyter_server_config.json",
+    "notebooks/.aws/credentials",  # anywhere in the project, not only at its top
+]
+# A repository cloned inside the project: its code goes into the image, its .git does not.
+NESTED_REPOSITORY = {"code": "vendor/lib/lib.py", "git": "vendor/lib/.git/config"}
+
+
+def add_junk(project: Path) -> None:
+    """Write IGNORED, SECRETS and NESTED_REPOSITORY's files into ``project``."""
+    for name in [*IGNORED, *SECRETS, *NESTED_REPOSITORY.values()]:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("must not be in the image\n")

@@ -20,7 +20,7 @@ import pytest
 
 from harness.bake import DEFAULTS
 from harness.miniquest import LONG_FIT, Project, assert_resumed
-from harness.podman import PODMAN_ENV, podman, standin_base_image
+from harness.podman import build, ch_convert, podman
 from harness.processes import run
 from harness.workflows import workflow_problems
 
@@ -28,7 +28,6 @@ PYTHON_VERSION = DEFAULTS["python_version"][0]
 IMAGE = "localhost/hpc-test:route"  # tags of this module only: route, route-test
 # The unprivileged user who submits the jobs (conftest.py: `student`, `project`).
 STUDENT = "hpcstudent"
-CH_CONVERT = shutil.which("ch-convert") or "/opt/charliecloud/bin/ch-convert"
 
 # Apptainer's documented options of the subcommands the project uses, from
 # https://apptainer.org/docs/user/main/cli/apptainer_exec.html and
@@ -77,18 +76,14 @@ def undocumented(command: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def image(project: Path) -> str:
     """The project's `base` image, CPU variant (the GPU variant differs only in TensorFlow)."""
-    standin_base_image(PYTHON_VERSION)
-    podman("build", "--target", "base", "--build-arg", "TF_VARIANT=cpu", "-t", IMAGE, project)
+    build(project, "base", IMAGE, python=PYTHON_VERSION)
     return IMAGE
 
 
 @pytest.fixture(scope="module")
 def converted(image: str, workdir: Path) -> Path:
     """The image as Charliecloud runs it: ch-convert exports it into a directory image."""
-    out = workdir / "image"
-    run([CH_CONVERT, "-i", "podman", "-o", "dir", image, out], env=PODMAN_ENV)
-    out.chmod(0o755)
-    return out
+    return ch_convert(image, workdir / "image")
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ import pytest
 from harness.bake import DEFAULTS, TEMPLATE
 from harness.browser import chromium, code_server_login
 from harness.miniquest import Project
-from harness.podman import PODMAN_ENV, podman, standin_base_image
+from harness.podman import build, ch_convert
 from harness.processes import free_port, run, unprivileged_user, wait_for_http
 
 IMAGE = "localhost/hpc-test:ide"  # this module's tag
@@ -36,7 +36,6 @@ ARTIFACTS = TEMPLATE / "artifacts"  # the screenshot of the editor and its termi
 # The student who submits (conftest.py: `student`, `project`; SSH lets it in with a key),
 # and a classmate on the same node.
 STUDENT, STUDENT_LOGIN, OTHER = "idestudent", True, "ideother"
-CH_CONVERT = shutil.which("ch-convert") or "/opt/charliecloud/bin/ch-convert"
 SSHD = "/usr/sbin/sshd"
 # The names the printed command uses: Quest's login host and mini-Quest's nodes.
 HOSTS = ["quest.northwestern.edu", "mq-gpu1", "mq-gpu2", "mq-cpu"]
@@ -55,13 +54,8 @@ def as_user(user: str, *cmd: str) -> list[str]:
 @pytest.fixture(scope="module")
 def converted(project: Path, workdir: Path) -> Path:
     """The `code-server` target (CPU TensorFlow), exported by ch-convert to a directory."""
-    standin_base_image(DEFAULTS["python_version"][0])
-    podman("build", "--target", "code-server", "--build-arg", "TF_VARIANT=cpu", "-t", IMAGE,
-           project)  # fmt: skip
-    out = workdir / "image"
-    run([CH_CONVERT, "-i", "podman", "-o", "dir", IMAGE, out], env=PODMAN_ENV)
-    out.chmod(0o755)
-    return out
+    build(project, "code-server", IMAGE, python=DEFAULTS["python_version"][0])
+    return ch_convert(IMAGE, workdir / "image")
 
 
 @pytest.fixture(scope="module")

@@ -187,7 +187,7 @@ def edit_a_dependency(project: Path) -> None:
 def test_stale_lock_stops_every_route(tmp_path: Path):
     """A dependency added to pyproject.toml without `nox -s lock`: the README's route, the
     nox sessions (which CI runs) and setup_env.sh refuse, naming that command; nothing is
-    installed. (The Dockerfile: tests/test_containers.py.)"""
+    installed. (The Dockerfile: tests/test_images.py.)"""
     project = bake(tmp_path)
     edit_a_dependency(project)
     for extras in lock_sets():
