@@ -57,7 +57,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The fast lane (no podman, no Slurm): bake every choice and odd names; reject every bad
-    answer cleanly; the container files read and linted; the template's own import graph."""
+    answer cleanly; the container files read and linted; the template's own import graph;
+    every jobscript submitted by a test, every test module in a session."""
     session.install(HADOLINT)
     pytest_suite(
         session,
@@ -68,6 +69,7 @@ def tests(session: nox.Session) -> None:
         "tests/test_next_steps.py",
         "tests/test_student_docs.py",
         "tests/test_imports.py",
+        "tests/test_enrolled.py",
     )
 
 
