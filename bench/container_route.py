@@ -28,25 +28,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from slurm.miniquest import Cluster, prerequisites
-from tests.helpers import (
-    DEFAULTS,
-    PODMAN_ENV,
-    bake,
-    podman,
-    python_for,
-    run,
-    standin_base_image,
-)
+from harness.bake import DEFAULTS
+from harness.miniquest import Cluster, Project, prerequisites
+from harness.podman import build, ch_convert, podman
 
 IMAGE = "localhost/hpc-test:bench"
-CH_CONVERT = shutil.which("ch-convert") or "/opt/charliecloud/bin/ch-convert"
 
 
 def timed_gpu_check(cluster: Cluster, project: Path, export: dict[str, str]):
     """(seconds to Python's first log line, seconds until out of the queue)."""
     start = time.perf_counter()
-    job = cluster.sbatch("slurm/gpu_check.sh", cwd=project, export=export)
+    job = Project(project, export).submit(cluster, "gpu_check")
     log = project / "logs" / f"gpu-check-{job}.out"
     cluster.wait(job, poll=0.02, until=lambda: log.exists() and "Hello from" in log.read_text())
     first = time.perf_counter() - start
@@ -79,35 +71,25 @@ def main() -> int:
     sizes: dict[str, int] = {}
     cluster = None
     try:
-        project = bake(root / "p", partition="short", gpu="none", gpus_per_node="0")
-        env = root / "venv"
-        settings = {
-            "PROJECT_ENV": str(env),
-            "PROJECT_EXTRAS": "cpu",
-            "PYTHON": python_for(DEFAULTS["python_version"][0]),
-        }
-        run(["bash", "slurm/setup_env.sh"], cwd=project, env=settings)
-        standin_base_image(DEFAULTS["python_version"][0])
-        podman("build", "--target", "base", "--build-arg", "TF_VARIANT=cpu", "-t", IMAGE, project)
+        venv = Project.with_env(root, partition="short", gpu="none", gpus_per_node="0")
+        project = venv.path
+        build(project, "base", IMAGE, python=DEFAULTS["python_version"][0])
         sizes["podman image"] = int(
             podman("image", "inspect", IMAGE, "--format", "{{.Size}}").stdout
         )
         images = {"dir": root / "image"}
         start = time.perf_counter()
-        run([CH_CONVERT, "-i", "podman", "-o", "dir", IMAGE, images["dir"]], env=PODMAN_ENV)
+        ch_convert(IMAGE, images["dir"])
         numbers["ch-convert podman -> dir s"] = [time.perf_counter() - start]
         sizes["directory image"] = du_bytes(images["dir"])
         if args.squash:
             images["squash"] = root / "image.sqfs"
             start = time.perf_counter()
-            run(
-                [CH_CONVERT, "-i", "podman", "-o", "squash", IMAGE, images["squash"]],
-                env=PODMAN_ENV,
-            )
+            ch_convert(IMAGE, images["squash"], "squash")
             numbers["ch-convert podman -> squash s"] = [time.perf_counter() - start]
             sizes["SquashFS image"] = images["squash"].stat().st_size
 
-        routes = {"venv": {"PROJECT_ENV": str(env)}}
+        routes = {"venv": venv.export}
         for kind, path in images.items():
             routes[f"ch-run {kind}"] = {
                 "PROJECT_CONTAINER": str(path),

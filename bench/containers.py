@@ -3,7 +3,7 @@
     python -m bench.containers [--repeats 3] [--python 3.12]
 
 Bakes the template with the defaults and builds with podman on the local stand-in
-base image (tests/containers/standin.sh), CPU variant, in one run:
+base image (harness/containers/standin.sh), CPU variant, in one run:
 
 (a) rebuild time of the `dev` image after a one-line source edit, beside the same
     edit with the course's Dockerfile (`COPY . /app` then
@@ -44,7 +44,9 @@ import tomllib
 import uuid
 from pathlib import Path
 
-from tests.helpers import bake, free_port, podman, standin_base_image, wait_for_http
+from harness.bake import bake
+from harness.podman import podman, standin_base_image
+from harness.processes import free_port, wait_for_http
 
 IMAGE = "localhost/bench-containers"
 COURSE_DOCKERFILE = """\

@@ -17,7 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.helpers import DEFAULTS, bake, project_venv, python_for, run
+from harness.bake import DEFAULTS, bake
+from harness.processes import python_for, run
+from harness.venvs import project_venv
 
 PYTHON = python_for(DEFAULTS["python_version"][0])
 
@@ -39,7 +41,7 @@ def pip_env(project: Path) -> None:
 
 
 def uv_env(project: Path) -> None:
-    """The same with uv (what nox uses): tests.helpers.project_venv."""
+    """The same with uv (what nox uses): harness.venvs.project_venv."""
     project_venv(project, "cpu,test", python=PYTHON)
 
 

@@ -256,7 +256,8 @@ def inner_signal(args) -> None:
 
 # -- outside: bake, make the environment, run the inner parts, print -----------------------
 def project_python(project: str | None, keep: list) -> tuple[Path, str]:
-    from tests.helpers import bake, project_venv
+    from harness.bake import bake
+    from harness.venvs import project_venv
 
     if project:
         root = Path(project).resolve()

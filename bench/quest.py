@@ -29,8 +29,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from slurm.miniquest import Cluster, prerequisites
-from tests.helpers import DEFAULTS, bake, python_for, run
+from harness.miniquest import Cluster, Project, prerequisites
 
 PROJECTS = {
     "short-cpu": {"partition": "short", "gpu": "none", "gpus_per_node": "0"},
@@ -42,10 +41,10 @@ def seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
-def timed_job(cluster, script, cwd, env, options=()):
+def timed_job(cluster: Cluster, project: Project, script: str, options=()):
     """(seconds from sbatch to out of the queue, job id)."""
     start = time.perf_counter()
-    job = cluster.sbatch(script, cwd=cwd, options=options, export={"PROJECT_ENV": str(env)})
+    job = project.submit(cluster, script, options=options)
     cluster.wait(job, poll=0.05)
     return time.perf_counter() - start, job
 
@@ -65,26 +64,16 @@ def main() -> int:
         sys.exit(f"error: {why_not}")
 
     root = Path(tempfile.mkdtemp(prefix="bench-quest-"))
-    made = {}
-    for name, answers in PROJECTS.items():
-        project = bake(root / name, **answers)
-        env = root / "envs" / name
-        settings = {
-            "PROJECT_ENV": str(env),
-            "PROJECT_EXTRAS": "cpu",
-            "PYTHON": python_for(DEFAULTS["python_version"][0]),
-        }
-        run(["bash", "slurm/setup_env.sh"], cwd=project, env=settings)
-        made[name] = (project, env)
+    made = {name: Project.with_env(root / name, **answers) for name, answers in PROJECTS.items()}
 
     cluster = Cluster.start()
     numbers: dict[str, list] = {}
     try:
         # A fresh cluster's first job waits a few seconds for the nodes: not counted.
-        timed_job(cluster, "slurm/gpu_check.sh", *made["short-cpu"])
+        timed_job(cluster, made["short-cpu"], "gpu_check")
         for _ in range(args.repeats):
             for name, state in (("short-cpu", "COMPLETED"), ("gengpu-a100", "FAILED")):
-                took, job = timed_job(cluster, "slurm/gpu_check.sh", *made[name])
+                took, job = timed_job(cluster, made[name], "gpu_check")
                 record = cluster.final(job)
                 assert record["JobState"] == state, record
                 numbers.setdefault(f"gpu-check {name} -> {state} s", []).append(took)
@@ -92,12 +81,8 @@ def main() -> int:
                 numbers.setdefault(f"gpu-check {name} queue wait s", []).append(wait)
         for throttle, repeats in (("%8", args.repeats), ("%1", 1)):
             for _ in range(repeats):
-                took, job = timed_job(
-                    cluster,
-                    "slurm/sweep.sh",
-                    *made["short-cpu"],
-                    options=[f"--array=1-8{throttle}"],
-                )
+                array = [f"--array=1-8{throttle}"]
+                took, job = timed_job(cluster, made["short-cpu"], "sweep", options=array)
                 records = cluster.records(job)
                 assert len(records) == 8 and {r["JobState"] for r in records} == {"COMPLETED"}
                 spans = [(seconds(r["StartTime"]), seconds(r["EndTime"])) for r in records]

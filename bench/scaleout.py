@@ -30,8 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from slurm.miniquest import Cluster, log_of, prerequisites
-from tests.helpers import DEFAULTS, bake, python_for, run
+from harness.miniquest import Cluster, Project, log_of, prerequisites
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 
@@ -113,10 +112,8 @@ def main() -> int:
     batches = [int(b) for b in args.batches.split(",")]
 
     root = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
-    project = bake(root, package="genai_bench_pkg", **ANSWERS)
-    env = root / "env"
-    settings = {"PROJECT_EXTRAS": "cpu", "PYTHON": python_for(DEFAULTS["python_version"][0])}
-    run(["bash", "slurm/setup_env.sh"], cwd=project, env={**settings, "PROJECT_ENV": str(env)})
+    made = Project.with_env(root, package="genai_bench_pkg", **ANSWERS)
+    project, env = made.path, made.env
     (project / "bench_worker.py").write_text(WORKER)
 
     cluster = Cluster.start()

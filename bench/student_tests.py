@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.helpers import bake, project_venv, run
+from harness.bake import bake
+from harness.processes import run
+from harness.venvs import project_venv
 
 RUNS = {"pytest (everyday)": [], "pytest --slow (all)": ["--slow"]}
 

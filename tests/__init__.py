@@ -1,1 +1,1 @@
-"""The template's own test suites (run through nox; tests/helpers.py is the toolbox)."""
+"""The template's own test suites (run through nox; their toolbox is harness/)."""

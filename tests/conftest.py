@@ -1,4 +1,10 @@
-"""Fixtures shared by several test modules (import nothing from another test module)."""
+"""Fixtures shared by several test modules (import nothing from another test module).
+
+A module's own fixture of the same name wins over one here (pytest's rule): most modules
+bake their own ``project``; the ones whose jobs an unprivileged student submits name
+that user ``STUDENT`` (``STUDENT_LOGIN = True``: SSH may let it in with a key) and take
+``student`` and ``project`` from here.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from slurm.miniquest import Cluster, cluster_processes, prerequisites
+from harness.bake import bake
+from harness.miniquest import Cluster, cluster_processes, prerequisites
+from harness.processes import run, unprivileged_user
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +39,20 @@ def workdir():
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def student(request):
+    """The module's ``STUDENT``: an unprivileged user with a home, like a Quest account
+    (made once per machine, kept between runs)."""
+    name = getattr(request.module, "STUDENT", None)
+    assert name, f"{request.module.__name__} uses `student` but names no STUDENT"
+    return unprivileged_user(name, login=getattr(request.module, "STUDENT_LOGIN", False))
+
+
+@pytest.fixture(scope="module")
+def project(workdir: Path, student) -> Path:
+    """The default answers, baked into ``workdir`` and owned by the student."""
+    path = bake(workdir / "bake")
+    run(["chown", "-R", f"{student.pw_uid}:{student.pw_gid}", path])
+    return path

@@ -1,11 +1,11 @@
 """Apple Silicon, proven: the CPU devcontainer image built for linux/arm64 and run.
 
 `nox -s arm64`. An Apple Silicon Mac's Docker runs linux/arm64 images; here they
-run through qemu user emulation (tests/containers/emulation.sh sets it up, and fails
+run through qemu user emulation (harness/containers/emulation.sh sets it up, and fails
 with the kernel's reason when it cannot). The generated project's
 "CPU / Apple Silicon" devcontainer configuration is read, and exactly its build
 (Dockerfile, context, target, args) is built with podman for linux/arm64 FROM a
-local arm64 stand-in of python:3.11-slim-bookworm (tests/containers/standin-arm64.sh:
+local arm64 stand-in of python:3.11-slim-bookworm (harness/containers/standin-arm64.sh:
 Debian 12's own Python is 3.11, the only arm64 interpreter available here).
 Inside: the machine is aarch64, TensorFlow is the plain aarch64 wheel, the GPU
 check explains why there is no GPU, `fit` writes its plot for every model, and
@@ -26,7 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CONTAINERS, PODMAN_ENV, bake, load_jsonc, podman, run
+from harness.bake import bake
+from harness.files import load_jsonc
+from harness.podman import CONTAINERS, PODMAN_ENV, podman
+from harness.processes import run
 
 # `python -m PACKAGE fit ... --model M` for each model M given, in one process.
 FITS = """

@@ -5,7 +5,9 @@ import tomllib
 
 import pytest
 
-from tests.helpers import DEFAULTS, bake, parse_data_files, rendered_files, run
+from harness.bake import DEFAULTS, bake
+from harness.files import parse_data_files, rendered_files
+from harness.processes import run
 
 # Each choice value of cookiecutter.json appears in at least one of these
 # (test_matrix_covers_every_choice proves it), with the free fields varied too.

@@ -12,31 +12,22 @@ and the publishing workflow against actionlint and zizmor.
 from __future__ import annotations
 
 import json
-import pwd
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    DEFAULTS,
-    PODMAN_ENV,
-    bake,
-    podman,
-    run,
-    standin_base_image,
-    unprivileged_user,
-    workflow_problems,
-)
+from harness.bake import DEFAULTS
+from harness.miniquest import LONG_FIT, Project, assert_resumed
+from harness.podman import build, ch_convert, podman
+from harness.processes import run
+from harness.workflows import workflow_problems
 
 PYTHON_VERSION = DEFAULTS["python_version"][0]
 IMAGE = "localhost/hpc-test:route"  # tags of this module only: route, route-test
-# The unprivileged user who submits the jobs (made once per machine, like a Quest account).
+# The unprivileged user who submits the jobs (conftest.py: `student`, `project`).
 STUDENT = "hpcstudent"
-CH_CONVERT = shutil.which("ch-convert") or "/opt/charliecloud/bin/ch-convert"
-# A fit long enough to be interrupted after its first checkpoint.
-LONG_FIT = ("--model", "gmm", "--components", "3", "--steps", "3000")
 
 # Apptainer's documented options of the subcommands the project uses, from
 # https://apptainer.org/docs/user/main/cli/apptainer_exec.html and
@@ -78,72 +69,49 @@ def undocumented(command: list[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# The project, its image, the image converted by Charliecloud, a Slurm user.
-
-
-@pytest.fixture(scope="module")
-def student() -> pwd.struct_passwd:
-    """An unprivileged user with a home, like a Quest account (kept between runs)."""
-    return unprivileged_user(STUDENT)
-
-
-@pytest.fixture(scope="module")
-def project(workdir: Path, student) -> Path:
-    """The default answers (gengpu, a100): the GPU check must fail cleanly without a GPU."""
-    path = bake(workdir / "bake")
-    run(["chown", "-R", f"{student.pw_uid}:{student.pw_gid}", path])
-    return path
+# The project (the default answers, gengpu and a100: the GPU check must fail cleanly
+# without a GPU; conftest.py), its image, the image converted by Charliecloud.
 
 
 @pytest.fixture(scope="module")
 def image(project: Path) -> str:
     """The project's `base` image, CPU variant (the GPU variant differs only in TensorFlow)."""
-    standin_base_image(PYTHON_VERSION)
-    podman("build", "--target", "base", "--build-arg", "TF_VARIANT=cpu", "-t", IMAGE, project)
+    build(project, "base", IMAGE, python=PYTHON_VERSION)
     return IMAGE
 
 
 @pytest.fixture(scope="module")
 def converted(image: str, workdir: Path) -> Path:
     """The image as Charliecloud runs it: ch-convert exports it into a directory image."""
-    out = workdir / "image"
-    run([CH_CONVERT, "-i", "podman", "-o", "dir", image, out], env=PODMAN_ENV)
-    out.chmod(0o755)
-    return out
-
-
-def container_export(image_dir: Path) -> dict[str, str]:
-    return {"PROJECT_CONTAINER": str(image_dir), "PROJECT_CONTAINER_RUNTIME": "ch-run"}
+    return ch_convert(image, workdir / "image")
 
 
 @pytest.fixture(scope="module")
-def jobs(cluster, project: Path, converted: Path, student) -> dict[str, int]:
+def in_image(project: Path, converted: Path) -> Project:
+    """The project as its jobs run: in the converted image (ch-run), submitted by the student."""
+    export = {"PROJECT_CONTAINER": str(converted), "PROJECT_CONTAINER_RUNTIME": "ch-run"}
+    return Project(project, export, user=STUDENT)
+
+
+@pytest.fixture(scope="module")
+def jobs(cluster, in_image: Project, student) -> dict[str, int]:
     """Submit the jobs as the unprivileged student, all at once; {name: job id}."""
-
-    def submit(script: str, *args: str, options=()) -> int:
-        return cluster.sbatch(f"slurm/{script}", *args, cwd=project, options=options,
-                              export=container_export(converted), user=STUDENT)  # fmt: skip
-
     return {
-        "gpu-check": submit("gpu_check.sh"),
-        "uninterrupted": submit("train.sh", *LONG_FIT),
-        "interrupted": submit("train.sh", *LONG_FIT),
-        "sweep": submit("sweep.sh", options=["--array=3"]),
+        "gpu-check": in_image.submit(cluster, "gpu_check"),
+        "uninterrupted": in_image.submit(cluster, "train", *LONG_FIT),
+        "interrupted": in_image.submit(cluster, "train", *LONG_FIT),
+        "sweep": in_image.submit(cluster, "sweep", options=["--array=3"]),
     }
-
-
-def log_of(project: Path, name: str) -> str:
-    return (project / "logs" / f"{name}.out").read_text()
 
 
 # --------------------------------------------------------------------------
 # The jobscripts inside the container, on mini-Quest, as an unprivileged user.
 
 
-def test_gpu_check_job_runs_in_the_container(cluster, project, jobs, student):
+def test_gpu_check_job_runs_in_the_container(cluster, in_image, jobs):
     job = jobs["gpu-check"]
     cluster.wait(job)
-    record, log = cluster.final(job), log_of(project, f"gpu-check-{job}")
+    record, log = cluster.final(job), in_image.log(job)
     assert record["UserId"].startswith(f"{STUDENT}("), record  # not root
     assert re.search(r"^container:  \S*/ch-run --set-env", log, flags=re.MULTILINE), log
     # The image's Python (its venv, found without activation), the project's code.
@@ -154,31 +122,21 @@ def test_gpu_check_job_runs_in_the_container(cluster, project, jobs, student):
     assert "Matplotlib created a temporary cache directory" not in log
 
 
-def test_preempted_training_in_the_container_resumes_identically(cluster, project, jobs):
+def test_preempted_training_in_the_container_resumes_identically(cluster, in_image, jobs):
     job, reference = jobs["interrupted"], jobs["uninterrupted"]
-    cluster.wait_for_checkpoint(job, project / "checkpoints" / f"train-{job}")
-    run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
-    cluster.wait(job, reference)
-
-    runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
-    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", runs
-    log = log_of(project, f"train-{job}")
+    in_image.warn_after_checkpoint(cluster, job)
+    resumed, _, log = assert_resumed(cluster, in_image, job, reference, same=["params"])
     assert len(re.findall(r"^container:  \S*/ch-run ", log, flags=re.MULTILINE)) == 2  # both runs
     assert "SIGUSR1: interrupted at step" in log  # the signal reached python in the image
-    assert f"requeueing job {job}" in log and "restarts:   1" in log
-    resumed = json.loads((project / "results" / f"train-{job}.json").read_text())
-    straight = json.loads((project / "results" / f"train-{reference}.json").read_text())
-    assert 0 < resumed["resumed_from_step"] < resumed["steps"] == 3000
-    assert straight["resumed_from_step"] == 0
-    assert resumed["params"] == straight["params"]
+    assert resumed["steps"] == 3000
 
 
-def test_sweep_task_runs_in_the_container(cluster, project, jobs, student):
+def test_sweep_task_runs_in_the_container(cluster, project, in_image, jobs, student):
     job = jobs["sweep"]
     cluster.wait(job)
     [record] = cluster.records(job)
     assert record["JobState"] == "COMPLETED", record
-    log = log_of(project, f"sweep-{job}_3")
+    log = in_image.log(job, 3)
     assert re.search(r"^container:  \S*/ch-run ", log, flags=re.MULTILINE), log
     assert "task 3: fit --model gmm --components 2" in log
     result = project / "results" / f"sweep-{job}" / "task-3.json"

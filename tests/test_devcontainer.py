@@ -1,7 +1,7 @@
 """The generated devcontainers, built and started by the official devcontainer CLI.
 
 `nox -s devcontainer`. `@devcontainers/cli` (npm) drives podman through
-tests/containers/docker-podman (it answers the CLI's GPU probe, which podman cannot).
+harness/containers/docker-podman (it answers the CLI's GPU probe, which podman cannot).
 The project has two configurations, as VS Code's "Reopen in Container" lists them:
 `.devcontainer/cpu` ("CPU / Apple Silicon") is built, started and tested inside;
 `.devcontainer/gpu` ("NVIDIA GPU") is read by the CLI, its dependency step is
@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CONTAINERS, PODMAN_ENV, bake, podman, run, standin_base_image
+from harness.bake import bake
+from harness.podman import CONTAINERS, PODMAN_ENV, podman, standin_base_image
+from harness.processes import run
 
 PYTHON_VERSION = "3.12"
 STUDENT_UID = 1000  # the image's user; a student's files on a Linux laptop have their UID
@@ -39,7 +41,7 @@ def devcontainer(
     if shutil.which("devcontainer") is None:
         raise AssertionError(
             "the devcontainer CLI is missing: npm install -g @devcontainers/cli "
-            "(tests/containers/setup.sh installs the pinned version)"
+            "(harness/containers/setup.sh installs the pinned version)"
         )
     return run(
         [

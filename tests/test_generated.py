@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DEFAULTS, TEMPLATE, bake, project_venv, python_for, run
+from harness.bake import DEFAULTS, TEMPLATE, bake
+from harness.processes import python_for, run
+from harness.venvs import project_venv
 
 PYTHON = DEFAULTS["python_version"][0]
 RENAMED = {"project_name": "Density Lab", "project": "density-lab", "package": "density_lab"}

@@ -25,25 +25,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    DEFAULTS,
-    PODMAN_ENV,
-    TEMPLATE,
-    bake,
-    chromium,
-    code_server_login,
-    free_port,
-    podman,
-    run,
-    standin_base_image,
-    unprivileged_user,
-    wait_for_http,
-)
+from harness.bake import DEFAULTS, TEMPLATE
+from harness.browser import chromium, code_server_login
+from harness.miniquest import Project
+from harness.podman import build, ch_convert
+from harness.processes import free_port, run, unprivileged_user, wait_for_http
 
 IMAGE = "localhost/hpc-test:ide"  # this module's tag
 ARTIFACTS = TEMPLATE / "artifacts"  # the screenshot of the editor and its terminal
-STUDENT, OTHER = "idestudent", "ideother"
-CH_CONVERT = shutil.which("ch-convert") or "/opt/charliecloud/bin/ch-convert"
+# The student who submits (conftest.py: `student`, `project`; SSH lets it in with a key),
+# and a classmate on the same node.
+STUDENT, STUDENT_LOGIN, OTHER = "idestudent", True, "ideother"
 SSHD = "/usr/sbin/sshd"
 # The names the printed command uses: Quest's login host and mini-Quest's nodes.
 HOSTS = ["quest.northwestern.edu", "mq-gpu1", "mq-gpu2", "mq-cpu"]
@@ -60,27 +52,10 @@ def as_user(user: str, *cmd: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def student():
-    return unprivileged_user(STUDENT, login=True)
-
-
-@pytest.fixture(scope="module")
-def project(workdir: Path, student) -> Path:
-    path = bake(workdir / "bake")
-    run(["chown", "-R", f"{student.pw_uid}:{student.pw_gid}", path])
-    return path
-
-
-@pytest.fixture(scope="module")
 def converted(project: Path, workdir: Path) -> Path:
     """The `code-server` target (CPU TensorFlow), exported by ch-convert to a directory."""
-    standin_base_image(DEFAULTS["python_version"][0])
-    podman("build", "--target", "code-server", "--build-arg", "TF_VARIANT=cpu", "-t", IMAGE,
-           project)  # fmt: skip
-    out = workdir / "image"
-    run([CH_CONVERT, "-i", "podman", "-o", "dir", IMAGE, out], env=PODMAN_ENV)
-    out.chmod(0o755)
-    return out
+    build(project, "code-server", IMAGE, python=DEFAULTS["python_version"][0])
+    return ch_convert(IMAGE, workdir / "image")
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +129,7 @@ def submit(cluster, project: Path, converted: Path, *options: str, **settings: s
     ports = {"IDE_PORT": str(free_port()), "IDE_TENSORBOARD_PORT": str(free_port())}
     export = {"PROJECT_CONTAINER": str(converted), "PROJECT_CONTAINER_RUNTIME": "ch-run", **ports,
               **settings}  # fmt: skip
-    job = cluster.sbatch("slurm/ide.sh", cwd=project, options=options, export=export,
-                         user=STUDENT)  # fmt: skip
+    job = Project(project, export, user=STUDENT).submit(cluster, "ide", options=options)
     return job, {k: int(v) for k, v in ports.items()}
 
 

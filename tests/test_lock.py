@@ -15,17 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    DEFAULTS,
-    MARKER_PROGRAM,
-    TEMPLATE,
-    bake,
-    frozen_versions,
-    locked_versions,
-    python_for,
-    run,
-    setup_env,
-)
+from harness.bake import DEFAULTS, TEMPLATE, bake
+from harness.miniquest import setup_env
+from harness.processes import python_for, run
+from harness.venvs import MARKER_PROGRAM, frozen_versions, locked_versions
 
 SHIPPED = TEMPLATE / "{{cookiecutter.project}}" / ".template-locks"
 TENSORFLOWS = DEFAULTS["tensorflow_version"]
@@ -194,7 +187,7 @@ def edit_a_dependency(project: Path) -> None:
 def test_stale_lock_stops_every_route(tmp_path: Path):
     """A dependency added to pyproject.toml without `nox -s lock`: the README's route, the
     nox sessions (which CI runs) and setup_env.sh refuse, naming that command; nothing is
-    installed. (The Dockerfile: tests/test_containers.py.)"""
+    installed. (The Dockerfile: tests/test_images.py.)"""
     project = bake(tmp_path)
     edit_a_dependency(project)
     for extras in lock_sets():

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DEFAULTS, TEMPLATE, hook_constant, run, template_repo
+from harness.bake import DEFAULTS, TEMPLATE, hook_constant, template_repo
+from harness.processes import run
 
 EXAMPLE_EMAIL = "abc1234@u.northwestern.edu"
 

@@ -31,8 +31,9 @@ import shutil
 import numpy as np
 import pytest
 
-from slurm.miniquest import JobProject, log_of
-from tests.helpers import TEMPLATE, bake, run, setup_env
+from harness.bake import TEMPLATE
+from harness.miniquest import Project, assert_resumed
+from harness.processes import run
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 STUDENT_FILES = TEMPLATE / "tests" / "own_model"
@@ -54,13 +55,13 @@ ONE = ["--ntasks-per-node=1"]  # one worker (multiworker.sh asks for 2 on CPU an
 NOISY_MARGIN = 0.10
 
 
-def weights(project: JobProject, job: int) -> dict[str, np.ndarray]:
+def weights(project: Project, job: int) -> dict[str, np.ndarray]:
     """The VAE's trained weights, as the job's chief saved them: {name: array}."""
     with np.load(project.path / "results" / f"vae-{job}.npz") as saved:
         return dict(saved)
 
 
-def tensorboard(project: JobProject, job: int) -> dict[str, list]:
+def tensorboard(project: Project, job: int) -> dict[str, list]:
     """{tag: [[step, value], ...]} of the job's logs, read by TensorBoard's reader."""
     reader = [project.env / "bin" / "python", STUDENT_FILES / "read_events.py"]
     logdir = project.path / "logs" / "tensorboard" / f"vae-{job}"
@@ -79,16 +80,15 @@ def vae_jobscript(multiworker: str) -> str:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("own-model")
-    path, env = bake(root, **ANSWERS), root / "env"
+    project = Project.baked(tmp_path_factory.mktemp("own-model"), **ANSWERS)
+    path = project.path
     # The student's script imports the package by the name the defaults give it.
     assert (path / "src" / "genai_project" / "trainer").is_dir()
     shutil.copy(STUDENT_FILES / "vae.py", path / "vae.py")
     jobscript = vae_jobscript((path / "slurm" / "multiworker.sh").read_text())
     (path / "slurm" / "vae.sh").write_text(jobscript)
-    done = setup_env(path, PROJECT_ENV=str(env))
-    assert done.returncode == 0, done.stdout + done.stderr
-    return JobProject(path, env, "vae")
+    project.make_env()
+    return project
 
 
 @pytest.fixture(scope="module")
@@ -97,23 +97,21 @@ def jobs(cluster, project):
     what `--signal=B:USR1@120` sends before the time limit (USR1 to the batch script,
     which passes it on) as soon as it has saved its first checkpoint."""
     submitted = {
-        "straight": project.submit(cluster, *FIT, options=ONE),
-        "warned": project.submit(cluster, *FIT, options=ONE),
-        "half": project.submit(cluster, *HALF, options=ONE),
-        "one-quiet": project.submit(cluster, *SHORT, options=ONE),
-        "two-quiet": project.submit(cluster, *SHORT),  # as written: 2 tasks on one node
-        "two": project.submit(cluster, *FIT),
+        "straight": project.submit(cluster, "vae", *FIT, options=ONE),
+        "warned": project.submit(cluster, "vae", *FIT, options=ONE),
+        "half": project.submit(cluster, "vae", *HALF, options=ONE),
+        "one-quiet": project.submit(cluster, "vae", *SHORT, options=ONE),
+        "two-quiet": project.submit(cluster, "vae", *SHORT),  # as written: 2 tasks on one node
+        "two": project.submit(cluster, "vae", *FIT),
     }
-    job = submitted["warned"]
-    cluster.wait_for_checkpoint(job, project.checkpoints(job))
-    run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
+    project.warn_after_checkpoint(cluster, submitted["warned"])
     return submitted
 
 
 def finished(cluster, project, job: int) -> dict:
     """Wait for ``job``; it must have completed. Returns its result (the script's JSON)."""
     cluster.wait(job)
-    log = log_of(project.path, "vae", job)
+    log = project.log(job)
     assert cluster.final(job)["JobState"] == "COMPLETED", log
     assert f"finished: results/vae-{job}.json" in log
     return project.result(job)
@@ -140,17 +138,11 @@ def test_uninterrupted_fit(cluster, project, jobs):
 
 def test_time_limit_warning_saves_requeues_and_resumes_to_the_same_weights(cluster, project, jobs):
     job = jobs["warned"]
-    resumed = finished(cluster, project, job)
-    runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
-    log = log_of(project.path, "vae", job)
-    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", (runs, log)
+    resumed, _, log = assert_resumed(cluster, project, job, jobs["straight"])
+    assert f"finished: results/vae-{job}.json" in log
     stopped = re.findall(r"SIGUSR1: interrupted at step (\d+)", log)
     assert len(stopped) == 1, log
-    assert f"requeueing job {job}" in log and "restarts:   1" in log
     assert (resumed["resumed_from_step"], resumed["steps"]) == (int(stopped[0]), STEPS)
-    assert 0 < resumed["resumed_from_step"] < STEPS
-    straight = finished(cluster, project, jobs["straight"])
-    assert straight["resumed_from_step"] == 0
     # As the densities' requeue test: exactly the weights of the uninterrupted fit.
     assert_same_weights(weights(project, job), weights(project, jobs["straight"]))
 
@@ -165,9 +157,10 @@ def test_damaged_newest_checkpoint_is_named_and_the_older_one_resumed(cluster, p
     data.write_bytes(content[: len(content) // 2])  # a save cut short
 
     # The student resumes by hand, as the log of a failed fit says: same directory, more steps.
-    again = project.submit(cluster, *FIT, options=ONE, export={"CHECKPOINT_DIR": str(checkpoints)})
+    resume = {"CHECKPOINT_DIR": str(checkpoints)}
+    again = project.submit(cluster, "vae", *FIT, options=ONE, export=resume)
     resumed = finished(cluster, project, again)
-    log = log_of(project.path, "vae", again)
+    log = project.log(again)
     assert f"ckpt-{newest} (it cannot be read" in log and f"resuming from ckpt-{older}" in log, log
     assert (resumed["resumed_from_step"], resumed["steps"]) == (older, STEPS)
     assert data.exists() and data.read_bytes() == content[: len(content) // 2]  # deleted none
@@ -177,7 +170,7 @@ def test_damaged_newest_checkpoint_is_named_and_the_older_one_resumed(cluster, p
 
 def two_workers(cluster, project, job: int, steps: int) -> dict:
     result = finished(cluster, project, job)
-    log = log_of(project.path, "vae", job)
+    log = project.log(job)
     assert "worker 0 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log, log
     assert "worker 1 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log, log
     assert (result["workers"], result["replicas"], result["steps"]) == (2, 2, steps)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import bake
+from harness.bake import bake
 
 LESSON_LINES = 400
 FUNCTION_LINES = 40

@@ -14,23 +14,23 @@ import re
 import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from slurm.miniquest import Cluster, cluster_processes, log_of, prerequisites
-from tests.helpers import (
-    MARKER_PROGRAM,
-    bake,
-    bake_refused,
-    frozen_versions,
-    locked_versions,
-    run,
+from harness.bake import bake, bake_refused, windows_checkout
+from harness.miniquest import (
+    LONG_FIT,
+    Cluster,
+    Project,
+    assert_resumed,
+    cluster_processes,
+    prerequisites,
     setup_env,
-    windows_checkout,
 )
+from harness.processes import run
+from harness.venvs import MARKER_PROGRAM, frozen_versions, locked_versions
 
 ANSWER_SETS = {
     "a100": {},
@@ -40,43 +40,30 @@ ANSWER_SETS = {
     "short-cpu": {"partition": "short", "gpu": "none", "gpus_per_node": "0"},
 }
 GPU_SETS = [name for name, answers in ANSWER_SETS.items() if answers.get("gpu") != "none"]
-# The preemption test's fit: long enough to be interrupted after its first checkpoint.
-LONG_FIT = ("--model", "gmm", "--components", "3", "--steps", "3000")
 SWEEP_ROWS = 8
 SWEEP_THROTTLE = 4
 # A NetID of one's own: with the template's example NetID the jobscripts send no mail.
 NETID = "qst4242"
 
 
-@dataclass
-class Project:
-    name: str
-    path: Path
-    env: Path
-    answers: dict
-
-    @property
-    def gpus(self) -> int:
-        return 0 if self.answers.get("gpu") == "none" else int(self.answers.get("gpus_per_node", 1))
-
-    def export(self) -> dict[str, str]:
-        return {"PROJECT_ENV": str(self.env)}
+def gpus(project: Project) -> int:
+    """The GPUs per node the project's answers ask for."""
+    answers = project.answers
+    return 0 if answers.get("gpu") == "none" else int(answers.get("gpus_per_node", 1))
 
 
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory):
     root = tmp_path_factory.mktemp("quest")
     made = {
-        name: Project(
-            name, bake(root / name, netid=NETID, **answers), root / "envs" / name, answers
-        )
+        name: Project.baked(root / name, netid=NETID, **answers)
         for name, answers in ANSWER_SETS.items()
     }
     # Two environments at a time: much of setup_env.sh is one core's work.
     with ThreadPoolExecutor(2) as pool:
-        done = pool.map(lambda p: setup_env(p.path, PROJECT_ENV=str(p.env)), made.values())
-        for project, setup in zip(made.values(), done, strict=True):
-            assert setup.returncode == 0, setup.stdout + setup.stderr
+        for project, setup in zip(
+            made.values(), pool.map(Project.make_env, made.values()), strict=True
+        ):
             assert "Ready." in setup.stdout
             assert f"--export=ALL,PROJECT_ENV={project.env}" in setup.stdout
     return made
@@ -87,24 +74,16 @@ def jobs(cluster, projects):
     """Submit every jobscript of every project at once; {(project, job name): job id}."""
     submitted = {}
     for name, project in projects.items():
-
-        def submit(script, *args, options=(), project=project):
-            return cluster.sbatch(
-                f"slurm/{script}",
-                *args,
-                cwd=project.path,
-                options=options,
-                export=project.export(),
-            )
-
-        submitted[name, "gpu-check"] = submit("gpu_check.sh")
-        submitted[name, "train"] = submit("train.sh", "--model", "gaussian", "--steps", "200")
+        submitted[name, "gpu-check"] = project.submit(cluster, "gpu_check")
+        fit = ("--model", "gaussian", "--steps", "200")
+        submitted[name, "train"] = project.submit(cluster, "train", *fit)
         if name == "short-cpu":
-            submitted[name, "sweep"] = submit("sweep.sh")  # as written: 8 tasks, %4
-            submitted[name, "uninterrupted"] = submit("train.sh", *LONG_FIT)
-            submitted[name, "interrupted"] = submit("train.sh", *LONG_FIT)
+            # as written: 8 tasks, %4
+            submitted[name, "sweep"] = project.submit(cluster, "sweep")
+            submitted[name, "uninterrupted"] = project.submit(cluster, "train", *LONG_FIT)
+            submitted[name, "interrupted"] = project.submit(cluster, "train", *LONG_FIT)
         else:
-            submitted[name, "sweep"] = submit("sweep.sh", options=["--array=1-2"])
+            submitted[name, "sweep"] = project.submit(cluster, "sweep", options=["--array=1-2"])
     return submitted
 
 
@@ -142,26 +121,10 @@ def test_shellcheck_passes(projects, name):
 def test_preempted_training_resumes_with_identical_parameters(cluster, projects, jobs):
     project = projects["short-cpu"]
     job, reference = jobs["short-cpu", "interrupted"], jobs["short-cpu", "uninterrupted"]
-    # Once the fit has saved its first checkpoint, send what `--signal=B:USR1@120`
-    # sends before the time limit: USR1 to the batch script.
-    checkpoints = project.path / "checkpoints" / f"train-{job}"
-    cluster.wait_for_checkpoint(job, checkpoints)
-    run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
-    cluster.wait(job, reference)
-
-    runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
-    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", runs
-    log = log_of(project.path, "train", job)
+    project.warn_after_checkpoint(cluster, job)
+    resumed, _, log = assert_resumed(cluster, project, job, reference, same=["params"])
     assert "SIGUSR1: interrupted at step" in log
-    assert f"requeueing job {job}" in log
-    assert "restarts:   1" in log
-    assert cluster.final(reference)["JobState"] == "COMPLETED"
-
-    resumed = json.loads((project.path / "results" / f"train-{job}.json").read_text())
-    straight = json.loads((project.path / "results" / f"train-{reference}.json").read_text())
-    assert 0 < resumed["resumed_from_step"] < resumed["steps"] == 3000
-    assert straight["resumed_from_step"] == 0
-    assert resumed["params"] == straight["params"]
+    assert resumed["steps"] == 3000
 
 
 def test_warning_while_the_environment_loads_requeues(cluster, projects, tmp_path):
@@ -177,35 +140,36 @@ def test_warning_while_the_environment_loads_requeues(cluster, projects, tmp_pat
         f"touch {loading}\n{wait_for_go}\nsource {project.env}/bin/activate\n"
     )
     fit = ("--model", "gaussian", "--steps", "50")
-    job = cluster.sbatch("slurm/train.sh", *fit, cwd=project.path, export={"PROJECT_ENV": str(env)})
+    job = project.submit(cluster, "train", *fit, export={"PROJECT_ENV": str(env)})
     assert cluster.wait(job, until=loading.exists)
-    run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
+    cluster.warn(job)
     go.touch()
     cluster.wait(job)
 
-    runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
+    runs = cluster.runs(job)
     assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", runs
-    log = log_of(project.path, "train", job)
+    log = project.log(job)
     assert "USR1 arrived before the fit started" in log and f"requeueing job {job}" in log, log
-    assert json.loads((project.path / "results" / f"train-{job}.json").read_text())["steps"] == 50
+    assert project.result(job)["steps"] == 50
 
 
 @pytest.mark.parametrize("name", ANSWER_SETS)
 def test_gpu_check_job(cluster, projects, jobs, name):
     project, job = projects[name], jobs[name, "gpu-check"]
     cluster.wait(job)
-    record, log = cluster.final(job), log_of(project.path, "gpu-check", job)
+    record, log = cluster.final(job), project.log(job)
     email = f"{NETID}@u.northwestern.edu"
     mail = [m for m in cluster.mails().splitlines() if f"Job_id={job} Name=gpu-check" in m]
     assert "TensorFlow version:" in log and "Num GPUs Available: 0" in log
     assert f"partition:  {project.answers.get('partition', 'gengpu')}" in log
-    if project.gpus:
+    if gpus(project):
         # Slurm gave the job its GPUs, but TensorFlow (CPU build, fake devices) sees
         # none: --require-gpu must fail the job with exit code 3 and say why.
         # One check on one node with one GPU, whatever the training answers ask for.
         devices = re.findall(r"CUDA_VISIBLE_DEVICES: ([0-9,]+)", log)
         assert len(devices) == 1 and len(devices[0].split(",")) == 1, log
-        # mini-Quest's fake devices 0-3 are its a100s, 4-7 its h100s (slurm/gres.conf.in).
+        # mini-Quest's fake devices 0-3 are its a100s, 4-7 its h100s
+        # (harness/miniquest/gres.conf.in).
         kind = project.answers.get("gpu", "a100")
         allowed = {"a100": range(4), "h100": range(4, 8), "any": range(8)}[kind]
         assert all(int(i) in allowed for found in devices for i in found.split(",")), log
@@ -223,11 +187,11 @@ def test_training_job(cluster, projects, jobs, name):
     project, job = projects[name], jobs[name, "train"]
     cluster.wait(job)
     assert cluster.final(job)["JobState"] == "COMPLETED"
-    log = log_of(project.path, "train", job)
+    log = project.log(job)
     assert f"finished: results/train-{job}.json" in log
-    if project.gpus:
+    if gpus(project):
         assert re.search(r"CUDA_VISIBLE_DEVICES=\d+\n", log), log  # one GPU for one fit
-    result = json.loads((project.path / "results" / f"train-{job}.json").read_text())
+    result = project.result(job)
     assert result["model"] == "gaussian" and math.isfinite(result["nll"])
 
 
@@ -254,7 +218,7 @@ def test_sweep_runs_every_row_throttled_and_names_the_best(cluster, projects, jo
         int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in folder.glob("task-*.json")
     }
     assert sorted(results) == list(range(1, SWEEP_ROWS + 1))
-    assert "task 3: fit --model gmm --components 2" in log_of(project.path, "sweep", job, 3)
+    assert "task 3: fit --model gmm --components 2" in project.log(job, 3)
     best = min(results, key=lambda task: results[task]["nll"])
 
     python = project.env / "bin" / "python"
@@ -271,7 +235,7 @@ def test_sweep_on_gpus(cluster, projects, jobs, name):
     cluster.wait(job)
     assert {r["JobState"] for r in cluster.records(job)} == {"COMPLETED"}
     assert len(list((project.path / "results" / f"sweep-{job}").glob("task-*.json"))) == 2
-    assert "CUDA_VISIBLE_DEVICES=" in log_of(project.path, "sweep", job, 1)
+    assert "CUDA_VISIBLE_DEVICES=" in project.log(job, 1)
 
 
 # (the #SBATCH line edited by hand, Slurm's own message, the answers the template
@@ -331,12 +295,10 @@ def test_bad_values_are_rejected_by_slurm_and_by_the_template(
 
 def test_missing_environment_fails_the_job_clearly(cluster, projects):
     project = projects["short-cpu"]
-    job = cluster.sbatch(
-        "slurm/gpu_check.sh", cwd=project.path, export={"PROJECT_ENV": "/nonexistent/env"}
-    )
+    job = project.submit(cluster, "gpu_check", export={"PROJECT_ENV": "/nonexistent/env"})
     cluster.wait(job)
     assert cluster.final(job)["JobState"] == "FAILED"
-    log = log_of(project.path, "gpu-check", job)
+    log = project.log(job)
     assert "error: no Python environment at PROJECT_ENV=/nonexistent/env" in log
     assert "bash slurm/setup_env.sh" in log
 
@@ -352,15 +314,10 @@ def test_sbatch_outside_the_project_fails_at_launch(cluster, projects, tmp_path)
 
 def test_sweep_task_beyond_the_table_is_a_clear_error(cluster, projects):
     project = projects["short-cpu"]
-    job = cluster.sbatch(
-        "slurm/sweep.sh",
-        cwd=project.path,
-        options=[f"--array={SWEEP_ROWS + 1}"],
-        export=project.export(),
-    )
+    job = project.submit(cluster, "sweep", options=[f"--array={SWEEP_ROWS + 1}"])
     cluster.wait(job)
     assert cluster.records(job)[-1]["JobState"] == "FAILED"
-    log = log_of(project.path, "sweep", job, SWEEP_ROWS + 1)
+    log = project.log(job, SWEEP_ROWS + 1)
     assert f"has only {SWEEP_ROWS} rows: submit with --array=1-{SWEEP_ROWS}%4" in log
 
 
@@ -468,10 +425,10 @@ def test_an_environment_others_can_change_is_refused(cluster, projects, tmp_path
         (env / "bin").chmod(0o777)
         reason = f"{env}/bin can be changed by other users"
     project = projects["short-cpu"]
-    job = cluster.sbatch("slurm/gpu_check.sh", cwd=project.path, export={"PROJECT_ENV": str(env)})
+    job = project.submit(cluster, "gpu_check", export={"PROJECT_ENV": str(env)})
     cluster.wait(job)
     assert cluster.final(job)["JobState"] == "FAILED"
-    log = log_of(project.path, "gpu-check", job)
+    log = project.log(job)
     assert f"error: refusing the Python environment PROJECT_ENV={env}: {reason}" in log, log
     done = setup_env(project.path, PROJECT_ENV=str(env))
     assert done.returncode == 2 and reason in done.stderr, done.stderr
@@ -504,13 +461,13 @@ def test_windows_checkout_jobscripts_run(cluster, projects, tmp_path):
     """A clone made as Git for Windows makes it (core.autocrlf=true) keeps LF in every
     script, so bash accepts them and the GPU check job runs on mini-Quest."""
     project = projects["short-cpu"]
-    clone = windows_checkout(project.path, tmp_path / "clone")
-    scripts = sorted((clone / "slurm").glob("*.sh"))
+    clone = Project(windows_checkout(project.path, tmp_path / "clone"), project.export)
+    scripts = sorted((clone.path / "slurm").glob("*.sh"))
     assert scripts
     for script in scripts:
         assert b"\r" not in script.read_bytes(), script
         run(["bash", "-n", script])
-    job = cluster.sbatch("slurm/gpu_check.sh", cwd=clone, export=project.export())
+    job = clone.submit(cluster, "gpu_check")
     cluster.wait(job)
     assert (cluster.final(job)["JobState"], cluster.final(job)["ExitCode"]) == ("COMPLETED", "0:0")
-    assert "Num GPUs Available: 0" in log_of(clone, "gpu-check", job)
+    assert "Num GPUs Available: 0" in clone.log(job)

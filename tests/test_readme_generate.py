@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DEFAULTS, TEMPLATE, hook_constant, run
+from harness.bake import DEFAULTS, TEMPLATE, hook_constant
+from harness.processes import run
 
 README = (TEMPLATE / "README.md").read_text()
 SYSTEM_PYTHON = "/usr/bin/python3"

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import bake, code_blocks, free_port, run, wait_for_http
+from harness.bake import bake
+from harness.files import code_blocks
+from harness.processes import free_port, run, wait_for_http
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 ANSWERS = {"author": "Ada Lovelace", "netid": "xyz9876"}

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slurm.miniquest import JobProject, cluster_processes, log_of
-from tests.helpers import baked_with_env, run
+from harness.miniquest import Project, assert_resumed, cluster_processes
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 # Long enough to kill a worker after its first checkpoint; minibatches, so the
@@ -28,8 +27,7 @@ FIT += ("--checkpoint-every", "100")
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scaleout")
-    return JobProject(*baked_with_env(root, **ANSWERS), "multiworker")
+    return Project.with_env(tmp_path_factory.mktemp("scaleout"), **ANSWERS)
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +36,13 @@ def jobs(cluster, project):
     as each has saved its first checkpoint: "killed" loses a worker (as if its node had
     crashed); "warned" gets what `--signal=B:USR1@120` sends before the time limit: USR1
     to the batch script, which passes it to srun, which passes it to every worker."""
+    two_nodes = ["--partition=gengpu", "--nodes=2", "--ntasks-per-node=1"]
     submitted = {
-        "two": project.submit(cluster, *FIT),  # as written: 2 tasks on one node
-        "one": project.submit(cluster, *FIT, options=["--ntasks-per-node=1"]),
-        "two-nodes": project.submit(
-            cluster,
-            *FIT,
-            options=["--partition=gengpu", "--nodes=2", "--ntasks-per-node=1"],
-        ),
-        "killed": project.submit(cluster, *FIT),
-        "warned": project.submit(cluster, *FIT),
+        "two": project.submit(cluster, "multiworker", *FIT),  # as written: 2 tasks on one node
+        "one": project.submit(cluster, "multiworker", *FIT, options=["--ntasks-per-node=1"]),
+        "two-nodes": project.submit(cluster, "multiworker", *FIT, options=two_nodes),
+        "killed": project.submit(cluster, "multiworker", *FIT),
+        "warned": project.submit(cluster, "multiworker", *FIT),
     }
 
     def kill_worker_1(job: int) -> None:
@@ -55,12 +50,9 @@ def jobs(cluster, project):
         assert pid is not None, "worker 1 is not running"
         os.kill(pid, signal.SIGKILL)
 
-    def warn(job: int) -> None:
-        run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
-
     # Both start at once and run for many checkpoints: the second is still running when
     # the first has been disturbed.
-    for job, disturb in ((submitted["killed"], kill_worker_1), (submitted["warned"], warn)):
+    for job, disturb in ((submitted["killed"], kill_worker_1), (submitted["warned"], cluster.warn)):
         cluster.wait_for_checkpoint(job, project.checkpoints(job))
         disturb(job)
     return submitted
@@ -90,7 +82,7 @@ def test_two_workers_on_one_node(cluster, project, jobs):
     job = jobs["two"]
     cluster.wait(job)
     record = cluster.final(job)
-    log = log_of(project.path, "multiworker", job)
+    log = project.log(job)
     assert record["JobState"] == "COMPLETED", log
     assert "worker 0 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log
     assert "worker 1 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log
@@ -103,7 +95,7 @@ def test_two_workers_on_one_node(cluster, project, jobs):
     assert [p.name for p in (project.path / "results").glob(f"*{job}*")] == [
         f"multiworker-{job}.json"
     ]
-    written = {p.name for p in (project.path / "checkpoints" / f"multiworker-{job}").iterdir()}
+    written = {p.name for p in project.checkpoints(job).iterdir()}
     assert written == {
         "checkpoint",
         "fit-settings.json",
@@ -118,7 +110,7 @@ def test_two_workers_give_the_parameters_of_one(cluster, project, jobs):
     cluster.wait(jobs["one"], jobs["two"])
     one, two = project.result(jobs["one"]), project.result(jobs["two"])
     assert (one["workers"], one["strategy"]) == (1, "default")
-    assert "worker 0 of" not in log_of(project.path, "multiworker", jobs["one"])
+    assert "worker 0 of" not in project.log(jobs["one"])
     assert_same_params(two, one)
 
 
@@ -127,7 +119,7 @@ def test_two_nodes(cluster, project, jobs):
     # reach each other through Slurm's node addresses, on ports that differ by rank.
     job = jobs["two-nodes"]
     cluster.wait(job, jobs["one"])
-    log = log_of(project.path, "multiworker", job)
+    log = project.log(job)
     assert cluster.final(job)["JobState"] == "COMPLETED", log
     assert "nodes:      mq-gpu[1-2]" in log
     result = project.result(job)
@@ -140,7 +132,7 @@ def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project
     # No hang: srun --kill-on-bad-exit ends worker 0, the job fails (not TIMEOUT).
     cluster.wait(job)
     record = cluster.final(job)
-    log = log_of(project.path, "multiworker", job)
+    log = project.log(job)
     assert record["JobState"] == "FAILED", (record, log)
     assert "error: worker 0 lost contact with the other workers" in log
     where = checkpoints.relative_to(project.path)
@@ -148,9 +140,11 @@ def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project
     saved = max(int(p.stem.split("-")[1]) for p in checkpoints.glob("ckpt-*.index"))
     assert 0 < saved < 2000
 
-    again = project.submit(cluster, *FIT, export={"CHECKPOINT_DIR": str(checkpoints)})
+    again = project.submit(
+        cluster, "multiworker", *FIT, export={"CHECKPOINT_DIR": str(checkpoints)}
+    )
     cluster.wait(again, jobs["one"])
-    log = log_of(project.path, "multiworker", again)
+    log = project.log(again)
     assert cluster.final(again)["JobState"] == "COMPLETED", log
     resumed = project.result(again)
     assert (resumed["resumed_from_step"], resumed["steps"], resumed["workers"]) == (saved, 2000, 2)
@@ -159,15 +153,10 @@ def test_killed_worker_fails_the_job_and_a_resubmission_resumes(cluster, project
 
 def test_time_limit_warning_stops_all_workers_and_the_job_resumes(cluster, project, jobs):
     job = jobs["warned"]
-    cluster.wait(job, jobs["one"])
-
-    runs = [r for r in cluster.records(job) if r["JobId"] == str(job)]
-    log = log_of(project.path, "multiworker", job)
-    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", (runs, log)
+    cluster.wait(jobs["one"])
+    resumed, _, log = assert_resumed(cluster, project, job)
     # Both workers stopped at the same step, after the chief saved it.
     stopped = re.findall(r"interrupted at step (\d+)", log)
     assert len(stopped) == 2 and len(set(stopped)) == 1, log
-    assert f"requeueing job {job}" in log and "restarts:   1" in log
-    resumed = project.result(job)
     assert (resumed["resumed_from_step"], resumed["steps"]) == (int(stopped[0]), 2000)
     assert_same_params(resumed, project.result(jobs["one"]))

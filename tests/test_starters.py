@@ -14,14 +14,15 @@ weights cannot equal one worker's: its held-out bound is compared within a margi
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 
-from slurm.miniquest import log_of
-from tests.helpers import bake, baked_with_env, project_venv, run
+from harness.bake import bake
+from harness.miniquest import Project, assert_resumed
+from harness.processes import run
+from harness.venvs import project_venv
 
 ANSWERS = {"partition": "short", "gpu": "none", "gpus_per_node": "0"}
 # Small, but long enough to be warned after the first checkpoint and still be running.
@@ -32,8 +33,6 @@ STARTERS = {
         *("--units", "32", "--window", "32", "--sample-chars", "100"),
     ),
 }
-#: How each starter is run: twice by train.sh (one run is warned), once on 2 workers.
-SCRIPTS = {"straight": "train.sh", "warned": "train.sh", "two": "multiworker.sh"}
 #: The held-out number each starter reports (lower is better).
 QUALITY = {"vae": "negative_elbo", "chars": "bits_per_char"}
 #: How far 2 workers may be from 1: float rounding for chars; other noise for the VAE.
@@ -42,63 +41,39 @@ TWO_WORKERS_WITHIN = {"vae": 1.0, "chars": 1e-3}
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    path, env = baked_with_env(tmp_path_factory.mktemp("starters"), **ANSWERS)
-    return path, {"PROJECT_ENV": str(env)}
+    return Project.with_env(tmp_path_factory.mktemp("starters"), **ANSWERS)
 
 
 @pytest.fixture(scope="module")
 def jobs(cluster, project):
     """All jobs at once: {(starter, "straight" | "warned" | "two"): job id}. "warned" gets
     USR1 (what `--signal=B:USR1@120` sends before the time limit) at its first checkpoint."""
-    path, export = project
     submitted = {}
     for name, args in STARTERS.items():
-        for kind, script in (
-            ("straight", "train.sh"),
-            ("warned", "train.sh"),
-            ("two", "multiworker.sh"),
-        ):
-            submitted[name, kind] = cluster.sbatch(
-                f"slurm/{script}", name, *args, cwd=path, export=export
-            )
+        submitted[name, "straight"] = project.submit(cluster, "train", name, *args)
+        submitted[name, "warned"] = project.submit(cluster, "train", name, *args)
+        submitted[name, "two"] = project.submit(cluster, "multiworker", name, *args)
     for name in STARTERS:
-        job = submitted[name, "warned"]
-        cluster.wait_for_checkpoint(job, path / "checkpoints" / f"train-{job}")
-        run(["scancel", "--batch", "--signal=USR1", str(job)], env=cluster.env)
+        project.warn_after_checkpoint(cluster, submitted[name, "warned"])
     return submitted
-
-
-def result(project, script: str, job: int) -> dict:
-    return json.loads((project[0] / "results" / f"{script}-{job}.json").read_text())
 
 
 @pytest.mark.parametrize("name", STARTERS)
 def test_a_preempted_starter_resumes_to_the_uninterrupted_result(cluster, project, jobs, name):
     job, reference = jobs[name, "warned"], jobs[name, "straight"]
-    cluster.wait(job, reference)
-    log = log_of(project[0], "train", job)
-    runs = cluster.runs(job)
-    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", (runs, log)
-    assert f"requeueing job {job}" in log and "restarts:   1" in log
-    assert cluster.final(reference)["JobState"] == "COMPLETED"
-
-    resumed, straight = result(project, "train", job), result(project, "train", reference)
-    assert 0 < resumed["resumed_from_step"] < resumed["steps"] == straight["steps"]
-    assert straight["resumed_from_step"] == 0
-    assert resumed[QUALITY[name]] == straight[QUALITY[name]]
-    assert resumed["train_metrics"] == straight["train_metrics"]
+    assert_resumed(cluster, project, job, reference, same=[QUALITY[name], "train_metrics"])
     # The job's pictures or sample, in a folder of its own.
-    assert any((project[0] / "outputs" / f"train-{job}").iterdir())
+    assert any((project.path / "outputs" / f"train-{job}").iterdir())
 
 
 @pytest.mark.parametrize("name", STARTERS)
 def test_two_workers_give_the_result_of_one(cluster, project, jobs, name):
     job, reference = jobs[name, "two"], jobs[name, "straight"]
     cluster.wait(job, reference)
-    log = log_of(project[0], "multiworker", job)
+    log = project.log(job)
     assert cluster.final(job)["JobState"] == "COMPLETED", log
     assert "worker 1 of 2 (MultiWorkerMirroredStrategy, 2 replicas in sync)" in log
-    two, one = result(project, "multiworker", job), result(project, "train", reference)
+    two, one = project.result(job), project.result(reference)
     assert (two["workers"], two["replicas"], one["workers"]) == (2, 2, 1)
     assert two[QUALITY[name]] == pytest.approx(one[QUALITY[name]], abs=TWO_WORKERS_WITHIN[name])
 

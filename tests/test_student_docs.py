@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import bake, code_blocks, student_docs
+from harness.bake import bake
+from harness.files import code_blocks, student_docs
 
 MAX_README_LINES = 150
 

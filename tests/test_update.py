@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import project_venv, run, template_repo, workflow_problems
+from harness.bake import template_repo
+from harness.processes import run
+from harness.venvs import project_venv
+from harness.workflows import workflow_problems
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",

@@ -17,18 +17,10 @@ from cookiecutter.exceptions import FailedHookException
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import (
-    DEFAULTS,
-    TEMPLATE,
-    bake,
-    bake_refused,
-    hook_constant,
-    parse_data_files,
-    project_venv,
-    python_for,
-    rendered_files,
-    run,
-)
+from harness.bake import DEFAULTS, TEMPLATE, bake, bake_refused, hook_constant
+from harness.files import parse_data_files, rendered_files
+from harness.processes import python_for, run
+from harness.venvs import project_venv
 
 CHOICE_QUESTIONS = [k for k, v in DEFAULTS.items() if isinstance(v, list) and k[0] != "_"]
 # (answers, the field the message must name). Covers every validated field and

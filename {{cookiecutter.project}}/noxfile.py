@@ -68,71 +68,8 @@ def gpu_check(session: nox.Session) -> None:
 
 
 # --- Template updates (docs/template-updates.md) ------------------------------------
-# cruft re-renders the course template at the commit you were made from and at the
-# newest one, with your answers from .cruft.json, and merges the difference into your
-# files with git's three-way merge. These sessions wrap it so that an update is all or
-# nothing: cruft alone reports a clash with your edits as success and can leave part of
-# an update applied next to *.rej files.
 # cruft and the cookiecutter the course template is tested with, pinned: same merge for all.
 CRUFT = ["cruft==2.16.0", "cookiecutter==2.7.1"]
-KEEP = "--keep-conflicts"
-
-
-def _git(*args: str, check: bool = True) -> str:
-    import subprocess
-
-    done = subprocess.run(["git", *args], capture_output=True, text=True, check=check)
-    return done.stdout
-
-
-def _files(text: str) -> set[str]:
-    return {line for line in text.splitlines() if line}
-
-
-def _clashes(path: str) -> list[str]:
-    """Relabel git's conflict markers in ``path``; return the clashing lines, readably."""
-    from pathlib import Path
-
-    labels = {"<<<<<<< ours\n": "<<<<<<< yours\n", ">>>>>>> theirs\n": ">>>>>>> template\n"}
-    file = Path(path)
-    lines = [labels.get(line, line) for line in file.read_text(encoding="utf-8").splitlines(True)]
-    file.write_text("".join(lines), encoding="utf-8")
-    shown, side = [], ""
-    for number, line in enumerate(lines, start=1):
-        if line.startswith("<<<<<<< "):
-            shown.append(f"  {path}, line {number}:")
-            side = "yours:   "
-        elif line.startswith("=======") and side:
-            side = "template:"
-        elif line.startswith(">>>>>>> "):
-            side = ""
-        elif side:
-            shown.append(f"    {side} {line.rstrip()}")
-    return shown
-
-
-def _package() -> str:
-    """The package's name, as .cruft.json records it."""
-    import json
-
-    with open(".cruft.json", encoding="utf-8") as record:
-        return json.load(record)["context"]["cookiecutter"]["package"]
-
-
-def _move_package(old: str, new: str) -> list[str] | str:
-    """After a change of `package`: cruft moved the template's modules to src/<new>/, and
-    yours follow them (git mv). Returns what was moved, or why nothing can be."""
-    import os
-
-    mine = sorted(_files(_git("ls-files", "--", f"src/{old}")))
-    targets = {path: f"src/{new}/" + path[len(f"src/{old}/") :] for path in mine}
-    taken = [target for target in targets.values() if os.path.exists(target)]
-    if taken:
-        return f"cannot move your modules to src/{new}/: {', '.join(taken)} already exist"
-    for path, target in targets.items():
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        _git("mv", path, target)
-    return mine
 
 
 @nox.session(name="template-check")
@@ -148,84 +85,7 @@ def template_update(session: nox.Session) -> None:
 
     After --: --keep-conflicts (keep the update with the clashes marked in the files),
     or any `cruft update` option: --skip-update, --checkout TAG,
-    --variables-to-update '{"partition": "short"}'.
+    --variables-to-update '{"partition": "short"}'. The work is tools/template_update.py.
     """
-    import os
-    import subprocess
-
-    keep = KEEP in session.posargs
-    options = [arg for arg in session.posargs if arg != KEEP]
-    if not os.path.exists(".cruft.json"):
-        session.error("no .cruft.json: link the project first (docs/template-updates.md)")
-    try:
-        dirty = _git("status", "--porcelain")
-    except (OSError, subprocess.CalledProcessError):
-        session.error("the project must be a git repository with git installed: git init")
-    if dirty:
-        session.error(
-            f"commit or stash your changes first:\n{dirty}An update starts from a clean"
-            " tree, so that it can be reviewed and undone as one piece"
-        )
     session.install(*CRUFT)
-    before = _files(_git("ls-files", "--others", "--exclude-standard"))
-    # Every untracked file, git-ignored ones too: a *.rej of your own is not the update's.
-    untracked = _files(_git("ls-files", "--others"))
-    package = _package()
-    cruft = os.path.join(session.bin, "cruft")
-    done = subprocess.run(
-        [cruft, "update", "--skip-apply-ask", *options], capture_output=True, text=True
-    )
-    output = done.stdout + done.stderr
-    unmerged = sorted(_files(_git("diff", "--name-only", "--diff-filter=U")))
-    new_files = _files(_git("ls-files", "--others")) - untracked
-    rejects = sorted(p for p in new_files if p.endswith(".rej"))
-    failed = done.returncode != 0 or "Failed to apply the update" in output or bool(rejects)
-
-    def undo(why: str, then: str = "") -> None:
-        _git("reset", "--quiet", "--hard", "HEAD")
-        new = _files(_git("ls-files", "--others", "--exclude-standard")) - before
-        for path in new | set(rejects):
-            os.remove(path)
-        session.error(f"{why}\nNothing was changed: the project is as it was before.{then}")
-
-    if failed:
-        print(output)
-        undo("the template update could not be merged (cruft's messages are above)")
-    if unmerged:
-        print("The template changed lines that you changed too:")
-        for path in unmerged:
-            print("\n".join(_clashes(path)))
-        if not keep:
-            undo(
-                "The update clashes with your edits (above).",
-                "\nTo take the update and pick each line yourself:"
-                f" nox -s template-update -- {KEEP}"
-                "\nTo skip this template version: nox -s template-update -- --skip-update",
-            )
-        _git("add", ".cruft.json")
-        session.error(
-            "The update is applied and staged, except the lines above: edit each"
-            " <<<<<<< yours ... >>>>>>> template block, then `git add` the file"
-            " and commit. Undo the whole update: git reset --hard"
-        )
-    if _package() != package:
-        moved = _move_package(package, _package())
-        if isinstance(moved, str):
-            undo(moved)
-    _git("add", "--all")
-    changed = _git("status", "--short")
-    if not changed:
-        session.log(output.strip().splitlines()[-1] if output.strip() else "up to date")
-        return
-    print(changed)
-    if _package() != package:
-        mentions = _git("grep", "-n", "-w", "-I", package, "--", ".", ":!.cruft.json", check=False)
-        print(
-            f"The package is now {_package()} (was {package}): your modules moved with it"
-            f" to src/{_package()}/. Reinstall it: pip install -e '.[cpu,dev]'"
-            + (f"\nThese lines still name {package}; change them:\n{mentions}" if mentions else "")
-        )
-    session.log(
-        "Template update staged: review it (git diff --cached), run nox -s tests,"
-        " then git commit -m 'Update from the course template'"
-    )
+    session.run("python", "tools/template_update.py", *session.posargs)

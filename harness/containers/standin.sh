@@ -3,7 +3,7 @@
 # starts FROM, tagged with the exact upstream names, so that Dockerfile builds
 # unchanged on a machine that cannot reach Docker Hub.
 #
-#   tests/containers/standin.sh 3.12 [3.11 ...]   ->  docker.io/library/python:3.12-slim-bookworm ...
+#   harness/containers/standin.sh 3.12 [3.11 ...]   ->  docker.io/library/python:3.12-slim-bookworm ...
 #
 # Idempotent: an image that exists already is kept (STANDIN_REBUILD=1 remakes it).
 # A stand-in is what the upstream image is: Debian bookworm (minbase, from this

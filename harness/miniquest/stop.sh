@@ -1,6 +1,6 @@
 #!/bin/bash
 # Stop a mini-Quest started by start.sh and remove its directory:
-#   slurm/stop.sh /tmp/mq-XXXX
+#   harness/miniquest/stop.sh /tmp/mq-XXXX
 # Cancels the jobs first (scontrol shutdown alone can leave job processes behind),
 # then stops the daemons by the PIDs in their pid files, then any process still
 # carrying this cluster's SLURM_CONF (orphaned job steps). Leaves nothing running.

@@ -2,9 +2,9 @@
 # Start mini-Quest: a private Slurm (munged + slurmctld + three slurmd) that mimics
 # Quest's partitions (short, normal, long, gengpu with a100/h100 GPUs).
 #
-#   eval "$(slurm/start.sh)"        # prints: export SLURM_CONF=...; export MINIQUEST_DIR=...
+#   eval "$(harness/miniquest/start.sh)"        # prints: export SLURM_CONF=...; export MINIQUEST_DIR=...
 #   sbatch ... ; squeue ; sinfo
-#   slurm/stop.sh "$MINIQUEST_DIR"
+#   harness/miniquest/stop.sh "$MINIQUEST_DIR"
 #
 # Everything (configs, state, spool, logs, munge socket, fake GPU devices) lives in one
 # new directory /tmp/mq-XXXX: its path must stay short, because unix socket paths over
@@ -17,7 +17,7 @@ die() { echo "mini-quest: error: $*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (slurmd and munged need it)"
 for cmd in munged slurmctld slurmd sinfo python3; do
-    command -v "$cmd" >/dev/null || die "'$cmd' not found; install Slurm (as root): bash slurm/install.sh"
+    command -v "$cmd" >/dev/null || die "'$cmd' not found; install Slurm (as root): bash harness/miniquest/install.sh"
 done
 
 dir="$(mktemp -d /tmp/mq-XXXX)"

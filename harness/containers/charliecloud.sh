@@ -24,4 +24,4 @@ if [[ ! -x $prefix/bin/ch-convert ]]; then
     install -m 755 "$work/root/usr/bin/ch-convert" "$prefix/bin/ch-convert"
     ln -sfn /usr/lib/charliecloud "$prefix/lib/charliecloud"
 fi
-echo "tests/containers/charliecloud.sh: ch-run $(USER=${USER:-root} ch-run --version 2>&1), ch-convert $($prefix/bin/ch-convert --version 2>&1)"
+echo "harness/containers/charliecloud.sh: ch-run $(USER=${USER:-root} ch-run --version 2>&1), ch-convert $($prefix/bin/ch-convert --version 2>&1)"

@@ -2,11 +2,11 @@
 # Make the linux/arm64 stand-in for the upstream base image of an Apple Silicon
 # Mac (Docker Desktop there runs linux/arm64 images):
 #
-#   tests/containers/standin-arm64.sh   ->  docker.io/library/python:3.11-slim-bookworm (arm64)
+#   harness/containers/standin-arm64.sh   ->  docker.io/library/python:3.11-slim-bookworm (arm64)
 #
 # Same recipe as standin.sh (Debian bookworm minbase by mmdebstrap, this
 # machine's apt sources and CA bundle), but for --arch=arm64, so every program
-# in it runs under qemu emulation (tests/containers/emulation.sh sets that up).
+# in it runs under qemu emulation (harness/containers/emulation.sh sets that up).
 # The Python is Debian 12's own, 3.11: pyenv's interpreters here are x86-64 and
 # cannot go into an arm64 image. As in the upstream image, `python`, `python3`
 # and `pip` are on the PATH in /usr/local/bin and pip may install system-wide

@@ -2,7 +2,7 @@
 # Install what `nox -s containers devcontainer` need on Debian 12, as root.
 # Idempotent: installs only what is missing. .ci/run calls it.
 #   podman (+ buildah, runc ...)  builds and runs the generated images (no Docker engine here)
-#   mmdebstrap                    makes the stand-in base images (tests/containers/standin.sh)
+#   mmdebstrap                    makes the stand-in base images (harness/containers/standin.sh)
 #   chromium                      the headless browser for the code-server screenshot
 #   @devcontainers/cli (npm)      the official devcontainer CLI
 set -euo pipefail
@@ -13,7 +13,7 @@ devcontainer_cli=0.89.0
 bash "$(dirname "$0")/../../.ci/apt-install" "${apt_packages[@]}"
 
 if [ "$(devcontainer --version 2>/dev/null || true)" != "$devcontainer_cli" ]; then
-  echo "tests/containers/setup.sh: npm install -g @devcontainers/cli@$devcontainer_cli"
+  echo "harness/containers/setup.sh: npm install -g @devcontainers/cli@$devcontainer_cli"
   npm install --global --no-audit --no-fund "@devcontainers/cli@$devcontainer_cli"
 fi
-echo "tests/containers/setup.sh: podman $(podman --version | awk '{print $3}'), devcontainer CLI $(devcontainer --version)"
+echo "harness/containers/setup.sh: podman $(podman --version | awk '{print $3}'), devcontainer CLI $(devcontainer --version)"

@@ -1,7 +1,12 @@
-"""A client for mini-Quest (slurm/start.sh, slurm/stop.sh): start, submit, wait, read results.
+"""mini-Quest: a private Slurm cluster on this machine, and its client.
 
-Used by tests/test_quest.py, test_scaleout.py, test_own_model.py and bench/. Commands go
-through helpers.run.
+Beside this file: ``install.sh`` installs Slurm and munge (the only place); ``start.sh`` and
+``stop.sh`` start and stop a cluster with Quest's partitions (``slurm.conf.in``,
+``gres.conf.in``, ``cgroup.conf``). Below: ``Cluster`` starts one, submits, waits (the one
+Slurm wait) and reads its records; ``Project`` is a baked project whose jobscripts run
+there: it makes its environment, submits, reads its jobs' logs and results. Used by the
+tests' ``cluster`` fixture (tests/conftest.py), the tests of jobscripts and bench/.
+Commands go through harness.processes.run.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.helpers import TEMPLATE, run
+from harness.bake import DEFAULTS, bake
+from harness.processes import python_for, run
 
-SCRIPTS = TEMPLATE / "slurm"
+SCRIPTS = Path(__file__).resolve().parent
+# A fit of train.sh long enough to be warned after its first checkpoint and still be fitting.
+LONG_FIT = ("--model", "gmm", "--components", "3", "--steps", "3000")
 # Pending reasons that never clear by waiting: a job stuck on one of these is a failure.
 NEVER_STARTS = {
     "PartitionConfig",
@@ -40,7 +48,7 @@ def prerequisites() -> str | None:
     """Why mini-Quest cannot start here, or None if it can."""
     missing = [c for c in ("munged", "slurmctld", "slurmd", "sbatch") if shutil.which(c) is None]
     if missing:
-        return f"not installed: {', '.join(missing)} (as root: bash slurm/install.sh)"
+        return f"not installed: {', '.join(missing)} (as root: bash harness/miniquest/install.sh)"
     if os.geteuid() != 0:
         return "mini-Quest needs root (slurmd runs jobs as the submitting user)"
     return None
@@ -135,41 +143,123 @@ class Cluster:
         assert records, f"no record of job {job} in {self.dir / 'jobcomp.txt'}"
         return records[-1]
 
+    def warn(self, job: int) -> None:
+        """Send what `#SBATCH --signal=B:USR1@120` sends before the time limit: USR1 to the
+        batch script (which passes it on to the fit)."""
+        run(["scancel", "--batch", "--signal=USR1", str(job)], env=self.env)
+
     def mails(self) -> str:
         path = self.dir / "mail.log"
         return path.read_text() if path.exists() else ""
 
 
-@dataclass
-class JobProject:
-    """A baked project with its environment (``PROJECT_ENV``) and one of its jobscripts,
-    ``slurm/<script>.sh``, which keeps a job's checkpoints in ``checkpoints/<script>-<job>``
-    and prints its result to ``results/<script>-<job>.json`` (as ``train.sh`` does)."""
-
-    path: Path
-    env: Path
-    script: str
-
-    def submit(self, cluster: Cluster, *args: str, options=(), export=None) -> int:
-        return cluster.sbatch(
-            f"slurm/{self.script}.sh",
-            *args,
-            cwd=self.path,
-            options=options,
-            export={"PROJECT_ENV": str(self.env), **(export or {})},
-        )
-
-    def checkpoints(self, job: int) -> Path:
-        return self.path / "checkpoints" / f"{self.script}-{job}"
-
-    def result(self, job: int) -> dict:
-        return json.loads((self.path / "results" / f"{self.script}-{job}.json").read_text())
+def setup_env(project: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Run the project's setup_env.sh with CPU TensorFlow (no multi-GB CUDA wheels): the
+    one way the tests and benchmarks make a job environment. Its result is not checked."""
+    env = {"PROJECT_EXTRAS": "cpu", "PYTHON": python_for(DEFAULTS["python_version"][0])}
+    return run(["bash", "slurm/setup_env.sh"], cwd=project, env={**env, **settings}, check=False)
 
 
 def log_of(project: Path, name: str, job: int, task: int | None = None) -> str:
     """A job's log, as the jobscripts name it: logs/%x-%j.out or logs/%x-%A_%a.out."""
     suffix = f"{job}_{task}" if task is not None else str(job)
     return (project / "logs" / f"{name}-{suffix}.out").read_text()
+
+
+@dataclass
+class Project:
+    """A baked project whose jobscripts run on mini-Quest.
+
+    ``export``: what each of its jobs gets in its environment (``PROJECT_ENV``, or the
+    container route's ``PROJECT_CONTAINER``...); ``user``: who submits (None: root). A job
+    is named as its script's ``#SBATCH --job-name`` (``%x``): its log, its result
+    (``results/<name>-<job>.json``) and its checkpoints (``checkpoints/<name>-<job>``).
+    """
+
+    path: Path
+    export: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    answers: dict[str, str] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict, repr=False)  # job -> job name
+
+    @classmethod
+    def baked(cls, root: Path, **answers: str) -> Project:
+        """Bake into ``root``; its environment will be ``root/env`` (``make_env``)."""
+        return cls(bake(root, **answers), {"PROJECT_ENV": str(root / "env")}, answers=answers)
+
+    @classmethod
+    def with_env(cls, root: Path, **answers: str) -> Project:
+        """Bake into ``root`` and make the environment, as a student does once."""
+        project = cls.baked(root, **answers)
+        project.make_env()
+        return project
+
+    @property
+    def env(self) -> Path:
+        return Path(self.export["PROJECT_ENV"])
+
+    def make_env(self) -> subprocess.CompletedProcess[str]:
+        """Make the environment with the project's slurm/setup_env.sh (as a student does
+        once on a login node); it must succeed."""
+        done = setup_env(self.path, PROJECT_ENV=str(self.env))
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    def submit(self, cluster: Cluster, script: str, *args: str, options=(), export=None) -> int:
+        """``sbatch slurm/<script>.sh args...`` in the project; the job id.
+
+        Write ``script`` as a literal: tests/test_jobscripts_enrolled.py reads which
+        jobscripts the tests submit from these calls.
+        """
+        path = self.path / "slurm" / f"{script}.sh"
+        named = re.search(r"^#SBATCH --job-name=(\S+)", path.read_text(), flags=re.MULTILINE)
+        job = cluster.sbatch(
+            f"slurm/{script}.sh",
+            *args,
+            cwd=self.path,
+            options=options,
+            export={**self.export, **(export or {})},
+            user=self.user,
+        )
+        self.names[job] = named[1] if named else script
+        return job
+
+    def log(self, job: int, task: int | None = None) -> str:
+        return log_of(self.path, self.names[job], job, task)
+
+    def result(self, job: int) -> dict:
+        return json.loads((self.path / "results" / f"{self.names[job]}-{job}.json").read_text())
+
+    def checkpoints(self, job: int) -> Path:
+        return self.path / "checkpoints" / f"{self.names[job]}-{job}"
+
+    def warn_after_checkpoint(self, cluster: Cluster, job: int) -> None:
+        """Once ``job`` has saved its first checkpoint, warn it as its time limit would."""
+        cluster.wait_for_checkpoint(job, self.checkpoints(job))
+        cluster.warn(job)
+
+
+def assert_resumed(
+    cluster: Cluster, project: Project, job: int, reference: int | None = None, same=()
+) -> tuple[dict, dict | None, str]:
+    """``job`` was warned after a checkpoint: it saved, was requeued once, and its second run
+    completed the fit from where the first stopped. With ``reference`` (the same fit, not
+    interrupted): that one completed from step 0 with as many steps, and the results' keys
+    ``same`` are equal exactly. Returns (result, the reference's result or None, log)."""
+    cluster.wait(job, *([reference] if reference is not None else []))
+    runs, log = cluster.runs(job), project.log(job)
+    assert len(runs) == 2 and runs[-1]["JobState"] == "COMPLETED", (runs, log)
+    assert f"requeueing job {job}" in log and "restarts:   1" in log, log
+    resumed = project.result(job)
+    assert 0 < resumed["resumed_from_step"] < resumed["steps"], resumed
+    if reference is None:
+        return resumed, None, log
+    assert cluster.final(reference)["JobState"] == "COMPLETED", project.log(reference)
+    straight = project.result(reference)
+    assert (straight["resumed_from_step"], straight["steps"]) == (0, resumed["steps"])
+    for key in same:
+        assert resumed[key] == straight[key], key
+    return resumed, straight, log
 
 
 def cluster_processes(cluster_dir: Path) -> list[int]:
