@@ -45,7 +45,7 @@ def test_default_project_passes_its_own_lint(default_project):
     """Its tests, every one, run in tests/test_readme_student.py as the README says
     (``pytest``, ``nox -s tests lint``, ``nox -s tests-all``): not a fourth time here."""
     done = project_nox(default_project, "lint")
-    assert f"lint-{PYTHON}: success" in done.stderr
+    assert f"Session lint-{PYTHON} was successful" in done.stderr
     # lint must not have rewritten anything: a baked project is already clean.
     assert run(["git", "diff", "--name-only"], cwd=default_project).stdout == ""
 
