@@ -53,8 +53,7 @@ def jobs(cluster, project):
         submitted[name, "straight"] = project.submit(cluster, "train", name, *args)
         submitted[name, "warned"] = project.submit(cluster, "train", name, *args)
         submitted[name, "two"] = project.submit(cluster, "multiworker", name, *args)
-    for name in STARTERS:
-        project.warn_after_checkpoint(cluster, submitted[name, "warned"])
+    project.warn_after_checkpoint(cluster, *(submitted[name, "warned"] for name in STARTERS))
     return submitted
 
 

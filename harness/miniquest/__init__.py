@@ -233,10 +233,20 @@ class Project:
     def checkpoints(self, job: int) -> Path:
         return self.path / "checkpoints" / f"{self.names[job]}-{job}"
 
-    def warn_after_checkpoint(self, cluster: Cluster, job: int) -> None:
-        """Once ``job`` has saved its first checkpoint, warn it as its time limit would."""
-        cluster.wait_for_checkpoint(job, self.checkpoints(job))
-        cluster.warn(job)
+    def warn_after_checkpoint(self, cluster: Cluster, *jobs: int) -> None:
+        """Warn each of ``jobs`` as its time limit would, as soon as it has saved its first
+        checkpoint: each on its own, for a short fit may end while another still starts."""
+        waiting = set(jobs)
+
+        def warn_the_saved() -> bool:
+            for job in sorted(waiting):
+                if any(self.checkpoints(job).glob("ckpt-*.index")):
+                    cluster.warn(job)
+                    waiting.discard(job)
+            return not waiting
+
+        warned = cluster.wait(*jobs, poll=0.1, until=warn_the_saved)
+        assert warned, f"jobs {sorted(waiting)} ended before their first checkpoint"
 
 
 def assert_resumed(
