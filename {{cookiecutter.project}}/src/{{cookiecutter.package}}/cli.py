@@ -13,7 +13,7 @@ from . import (
     fit,
     gpu_check,
     sweep_summary,
-    tensorboard_quiet,
+    tensorboard,
     tensorboard_socket,
 )
 from .chars import command as chars  # starter: chars
@@ -25,7 +25,7 @@ COMMANDS = [
     fit,
     sweep_summary,
     fetch_data,
-    tensorboard_quiet,
+    tensorboard,
     tensorboard_socket,
     vae,  # starter: vae
     chars,  # starter: chars

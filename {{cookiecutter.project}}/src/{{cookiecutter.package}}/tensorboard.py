@@ -16,7 +16,8 @@ from ._tf import import_tensorflow
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    # prefix_chars="+": every option (--logdir, --port, --help...) is TensorBoard's.
+    # prefix_chars="+": every option (--logdir, --port, --help...) is TensorBoard's. (In this
+    # module, `tensorboard` is TensorBoard: imports are absolute, this file is .tensorboard.)
     parser = subparsers.add_parser(
         "tensorboard",
         help="TensorBoard (its own options), without TensorFlow's start-up notices",
