@@ -146,15 +146,45 @@ def test_dev_image_has_exactly_the_lock(images: dict[str, str], project: Path) -
     assert frozen == locked_versions(project, "cpu-dev", environment)
 
 
-def test_stale_lock_stops_the_build(images: dict[str, str], project: Path, tmp_path) -> None:
-    """A dependency added without `nox -s lock`: the build stops before installing, and
-    says which command updates the lock."""
+def test_the_lock_is_in_the_dev_image_once(images: dict[str, str], project: Path) -> None:
+    """The installs read the lock through a bind mount: no layer below `COPY . /app` holds a
+    lock file (copied there too, they made the image 2.5 MB larger), and the fingerprint
+    the venv was installed from is the lock's in /app."""
+    podman("build", "--target", "tools", "--build-arg", "TF_VARIANT=cpu", "-t", f"{IMAGE}:tools",
+           project)  # fmt: skip
+    lock_files = ["find", "/", "-xdev", "(", "-name", "uv.lock", "-o", "-name", "cpu*.txt", ")"]
+    assert in_image("tools", *lock_files, user="root").stdout.split() == []
+    in_dev = sorted(in_image("dev", *lock_files, user="root").stdout.split())
+    assert in_dev == sorted(
+        ["/app/uv.lock", *(f"/app/requirements/cpu{s}.txt" for s in ("", "-test", "-dev"))]
+    )
+    checked = in_image("dev", "sh", "-c", 'cd /app && sha256sum -c "$VIRTUAL_ENV/lock.sha256"')
+    assert "uv.lock: OK" in checked.stdout and "requirements/cpu-dev.txt: OK" in checked.stdout
+
+
+STALE_EDITS = {
+    "dependency added": ("pyproject.toml", '"numpy>=1.26",', '"numpy>=1.26", "rich",'),
+    "uv.lock alone": (
+        "uv.lock",
+        'name = "matplotlib"\nversion = "',
+        'name = "matplotlib"\nversion = "0',
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", STALE_EDITS)
+def test_stale_lock_stops_the_build(images: dict[str, str], project: Path, tmp_path, edit) -> None:
+    """A dependency added without `nox -s lock`, or uv.lock changed alone (Dependabot's pull
+    request): the build stops before installing, and says which command updates the lock.
+    Every other layer of this project is in podman's cache (the images fixture): podman
+    before 5.3 would reuse an install step whose bind-mounted lock changed."""
     clone = tmp_path / "stale"
     shutil.copytree(project, clone, ignore=shutil.ignore_patterns(".git", ".nox", ".venv"))
-    pyproject = clone / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace('"numpy>=1.26",', '"numpy>=1.26", "rich",', 1)
-    )
+    name, old, new = STALE_EDITS[edit]
+    edited = clone / name
+    text = edited.read_text()
+    edited.write_text(text.replace(old, new, 1))
+    assert edited.read_text() != text
     result = podman(
         "build", "--target", "deps", "--build-arg", "TF_VARIANT=cpu", clone, check=False
     )

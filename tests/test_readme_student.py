@@ -101,7 +101,9 @@ def test_day_one_output_has_no_library_noise(day_one):
     assert noisy == [], "\n".join(noisy)
 
 
-def test_tensorboard_line_serves_the_fit(day_one, laptop):
+def test_tensorboard_line_serves_the_fit_quietly(day_one, laptop):
+    """The README's TensorBoard line serves the fit's run, and what it prints has no
+    TensorFlow start-up notices either."""
     project, env = laptop
     [line] = [b for b in code_blocks((project / "README.md").read_text(), "bash") if SERVER in b]
     command = line.split("#", 1)[0].strip()
@@ -121,7 +123,10 @@ def test_tensorboard_line_serves_the_fit(day_one, laptop):
             assert "gmm" in json.loads(answer.read())
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.communicate()
+        said = server.communicate()[0]
+    assert f"localhost:{port}" in said  # its own lines stay: where to open it
+    noisy = [line for line in said.splitlines() if any(n in line for n in NOISE)]
+    assert noisy == [], said
 
 
 def test_first_commit_and_ssh_key_as_github_md_says(day_one, laptop):

@@ -32,3 +32,9 @@ def test_help_does_not_import_tensorflow(cli):
     done = cli("--help", env={"PYTHONVERBOSE": "1"})
     assert done.returncode == 0
     assert "import 'tensorflow'" not in done.stderr
+
+
+def test_tensorboard_passes_every_option_on():
+    # `tensorboard` is TensorBoard: its options, --help included, go to it as they are.
+    options = ["--logdir", "logs", "--port", "6007", "-h"]
+    assert cli.build_parser().parse_args(["tensorboard", *options]).options == options

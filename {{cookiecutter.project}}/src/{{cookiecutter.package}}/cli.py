@@ -7,7 +7,15 @@ returns the exit code. To add a command, write such a module and list it below.
 
 import argparse
 
-from . import __version__, fetch_data, fit, gpu_check, sweep_summary, tensorboard_socket
+from . import (
+    __version__,
+    fetch_data,
+    fit,
+    gpu_check,
+    sweep_summary,
+    tensorboard,
+    tensorboard_socket,
+)
 from .chars import command as chars  # starter: chars
 from .vae import command as vae  # starter: vae
 
@@ -17,6 +25,7 @@ COMMANDS = [
     fit,
     sweep_summary,
     fetch_data,
+    tensorboard,
     tensorboard_socket,
     vae,  # starter: vae
     chars,  # starter: chars

@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from ._tf import import_tensorflow
+
 # Linux's limit on a socket's path (sun_path is 108 bytes, the last one a NUL).
 MAX_SOCKET_PATH = 107
 
@@ -82,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: --socket {problem}", file=sys.stderr)
         return 2
+    # TensorBoard loads TensorFlow to read the runs: load it first, without its start-up
+    # notices (_tf.py; TF_CPP_MIN_LOG_LEVEL=0 shows them).
+    import_tensorflow()
     from tensorboard import program
 
     board = program.TensorBoard(server_class=unix_socket_server(args.socket.absolute()))
