@@ -135,6 +135,67 @@ def _move_package(old: str, new: str) -> list[str] | str:
     return mine
 
 
+def _rename_imports(old: str, new: str) -> list[str]:
+    """After a change of `package`: your .py files (git's list) import `new` where they
+    imported `old` (`import old`, `import old.x as y`, `from old import`, `from old.x import`),
+    and `old.fit.run()` becomes `new.fit.run()` where `import old` made the name. Strings,
+    comments, relative imports and notebooks stay as they are (listed afterwards).
+    Returns the files changed."""
+    import ast
+    import io
+
+    changed = []
+    for path in sorted(_files(_git("ls-files", "--", "*.py"))):
+        try:
+            with open(path, encoding="utf-8", newline="") as file:
+                source = file.read()
+            tree = ast.parse(source)
+        except (OSError, SyntaxError, ValueError):  # not Python we can read: listed, untouched
+            continue
+        lines = io.StringIO(source, newline="").readlines()  # ast's lines, ends kept
+        spots = set()  # (line, byte offset) of each `old` to replace
+        binds = False
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == old:
+                        spots.add((alias.lineno, alias.col_offset))
+                        binds = binds or alias.asname is None
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:  # (not `from . import`)
+                spots.update(_module_of_from(lines, node, old))
+        if binds:  # `import old` bound the name `old`: `old.fit.run()` names the package too
+            bases = (n.value for n in ast.walk(tree) if isinstance(n, ast.Attribute))
+            uses = (n for n in bases if isinstance(n, ast.Name) and n.id == old)
+            spots.update((name.lineno, name.col_offset) for name in uses)
+        for number, offset in sorted(spots, reverse=True):  # right to left: offsets hold
+            line = lines[number - 1].encode("utf-8")
+            if line[offset : offset + len(old)] == old.encode():
+                line = line[:offset] + new.encode() + line[offset + len(old) :]
+                lines[number - 1] = line.decode("utf-8")
+        if "".join(lines) != source:
+            with open(path, "w", encoding="utf-8", newline="") as file:
+                file.write("".join(lines))
+            changed.append(path)
+    return changed
+
+
+def _module_of_from(lines: list[str], node, old: str) -> list[tuple[int, int]]:
+    """[(line, byte offset)] where the module's name starts in `from old.x import y`."""
+    import io
+    import tokenize
+
+    if (node.module or "").split(".")[0] != old:
+        return []
+    first = lines[node.lineno - 1]
+    start = len(first.encode("utf-8")[: node.col_offset].decode("utf-8"))  # ast counts bytes
+    text = first[start:] + "".join(lines[node.lineno : node.end_lineno])
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    row, column = next(t for t in tokens if t.type == tokenize.NAME and t.string != "from").start
+    column += start if row == 1 else 0
+    line = lines[node.lineno + row - 2]
+    return [(node.lineno + row - 1, len(line[:column].encode("utf-8")))]
+
+
 @nox.session(name="template-check")
 def template_check(session: nox.Session) -> None:
     """Is there a newer template than the one in .cruft.json? (fails if so)"""
@@ -208,10 +269,12 @@ def template_update(session: nox.Session) -> None:
             " <<<<<<< yours ... >>>>>>> template block, then `git add` the file"
             " and commit. Undo the whole update: git reset --hard"
         )
+    renamed = []
     if _package() != package:
         moved = _move_package(package, _package())
         if isinstance(moved, str):
             undo(moved)
+        renamed = _rename_imports(package, _package())
     _git("add", "--all")
     changed = _git("status", "--short")
     if not changed:
@@ -223,6 +286,8 @@ def template_update(session: nox.Session) -> None:
         print(
             f"The package is now {_package()} (was {package}): your modules moved with it"
             f" to src/{_package()}/. Reinstall it: pip install -e '.[cpu,dev]'"
+            + (f"\nImports of {package} now name {_package()} in: " if renamed else "")
+            + ", ".join(renamed)
             + (f"\nThese lines still name {package}; change them:\n{mentions}" if mentions else "")
         )
     session.log(
