@@ -20,7 +20,7 @@ import pytest
 
 from harness.bake import TEMPLATE, bake
 from harness.browser import chromium, code_server_login
-from harness.podman import build, podman
+from harness.podman import build, podman, standin_base_image
 from harness.processes import free_port, run, wait_for_http
 
 IMAGE = "localhost/template-test:code-server"
@@ -202,6 +202,14 @@ INTERFACES = {
         "ip tuntap add eth0 mode tap; ip tuntap add eth1 mode tap",
         True,
     ),
+    # A network card cannot be made in a namespace: /sys/class/net shows the links of a
+    # host whose only card is eth0 (this machine's card, a virtio one on the PCI bus).
+    "eth0 alone, a network card (a host with one card)": (
+        "mount -t tmpfs cards /sys/class/net && cd /sys/class/net"
+        " && ln -s ../../devices/virtual/net/lo lo"
+        " && ln -s ../../devices/pci0000:00/0000:00:03.0/virtio2/net/eth0 eth0",
+        True,
+    ),
     "eth0 (a container's own network)": ("ip tuntap add eth0 mode tap", False),
     "tap0 (rootless podman's own network)": ("ip tuntap add tap0 mode tap", False),
 }
@@ -229,6 +237,27 @@ def test_listening_on_all_is_refused_where_the_network_is_a_hosts(project, tmp_p
     else:
         assert done.returncode == 0, done.stderr
         assert "code-server --bind-addr 0.0.0.0:8080 --auth password" in done.stdout
+
+
+@pytest.mark.parametrize("network", ["bridge", "host"])
+def test_the_network_card_tells_a_hosts_network_from_a_containers_own(project, tmp_path, network):
+    """Real podman runs of start-code-server.sh (in the stand-in base image, with a stand-in
+    code-server that prints its arguments): on podman's own network (eth0 a veth) it listens
+    on 0.0.0.0; on the host's it is refused, naming the host's card (a PCI device)."""
+    (tmp_path / "code-server").write_text('#!/bin/sh\necho "code-server $*"\n')
+    (tmp_path / "code-server").chmod(0o755)
+    done = podman(
+        *["run", "--rm", "--network", network, "-v", f"{tmp_path}:/stand-in:ro"],
+        *["-v", f"{project / 'docker'}:/scripts:ro", "-e", "PATH=/stand-in:/usr/bin:/bin"],
+        *["-e", "CODE_SERVER_LISTEN=all", "-e", "PASSWORD=" + "x" * 20],
+        *[standin_base_image("3.12"), "sh", "/scripts/start-code-server.sh"],
+        check=False,
+    )
+    if network == "bridge":
+        assert "code-server --bind-addr 0.0.0.0:8080" in done.stdout, done.stderr
+    else:
+        assert done.returncode == 2, done
+        assert "this container sees the host's network card" in done.stderr
 
 
 @pytest.mark.parametrize(

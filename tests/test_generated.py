@@ -72,44 +72,174 @@ def test_fit_end_to_end_under_other_names(tmp_path):
     assert "step 200/200" in done.stderr and "\r" not in done.stderr
 
 
+PAGE = os.sysconf("SC_PAGE_SIZE")  # tmpfs counts its space in pages
+FULL = "(No space left on device -- the disk or your quota is full"
+
+
+@pytest.fixture(scope="module")
+def gaussian(tmp_path_factory) -> tuple[list, Path]:
+    """The default project's ``fit --model gaussian --json`` command, and its folder."""
+    project = bake(tmp_path_factory.mktemp("disk"))
+    python = project_venv(project) / "python"
+    return [python, "-m", "genai_project", "fit", "--model", "gaussian", "--json"], project
+
+
+def fit(gaussian, *args, check: bool = True) -> subprocess.CompletedProcess[str]:
+    command, project = gaussian
+    done = run([*command, *args], cwd=project, check=check)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
 @pytest.fixture
-def full_disk(tmp_path):
-    """A small tmpfs (root mounts it), filled until it has no byte left."""
-    folder = tmp_path / "full"
+def small_disk(tmp_path):
+    """A small tmpfs (root mounts it): 256 KiB."""
+    folder = tmp_path / "small"
     folder.mkdir()
     run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", folder])
     try:
-        filler = open(folder / "filler", "wb", buffering=0)  # noqa: SIM115
-        with filler, pytest.raises(OSError, match="No space left"):
-            while True:
-                filler.write(b"x" * 4096)
         yield folder
     finally:
         run(["umount", folder])
 
 
-def test_full_disk_after_the_fit_keeps_the_result(tmp_path, full_disk):
+def fill(disk: Path, leave: int = 0) -> None:
+    """Fill ``disk`` until no byte is left, then free ``leave`` pages of it again."""
+    filler = disk / "filler"
+    with open(filler, "ab", buffering=0) as file, pytest.raises(OSError, match="No space left"):
+        while True:
+            file.write(b"x" * PAGE)
+    os.truncate(filler, max(0, filler.stat().st_size - leave * PAGE))
+
+
+@pytest.fixture
+def full_disk(small_disk):
+    """The small tmpfs with no byte left."""
+    fill(small_disk)
+    return small_disk
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_full_disk_after_the_fit_keeps_the_result(gaussian, full_disk):
     """The plot's disk is full only when the fit is done: the result is reported all the
     same, with a message naming the location, and no half-written file is left. A report
     that cannot be written (stdout on the full disk, as train.sh sends it) goes to stderr."""
-    project = bake(tmp_path / "bake")
-    python = project_venv(project) / "python"
-    fit = [python, "-m", "genai_project", "fit", "--model", "gaussian", "--steps", "20", "--json"]
     plot = full_disk / "plots" / "fit.png"
     plot.parent.mkdir()  # a folder (an inode) still fits; its checks pass before the fit
-    done = run([*fit, "--plot", plot], cwd=project)
+    done = fit(gaussian, "--steps", "20", "--plot", plot)
     assert json.loads(done.stdout)["nll"] > 0 and json.loads(done.stdout)["plot"] is None
-    assert f"warning: the plot was not saved: cannot write {plot} (No space left" in done.stderr
+    assert f"warning: the plot was not saved: cannot write {plot} {FULL}" in done.stderr
     assert sorted(p.name for p in full_disk.rglob("*")) == ["filler", "plots"]
 
     result = full_disk / "result.json"
+    command, project = gaussian
     with open(result, "w") as stdout:
-        failed = subprocess.run(fit, cwd=project, stdout=stdout, stderr=subprocess.PIPE, text=True)
+        failed = subprocess.run(
+            [*command, "--steps", "20"],
+            cwd=project,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     assert failed.returncode == 74, failed.stderr
-    assert f"error: the result could not be written to {result} (No space left" in failed.stderr
+    assert f"error: the result could not be written to {result} {FULL}" in failed.stderr
     report = json.loads(failed.stderr.split("here it is instead:\n")[1].strip().splitlines()[0])
     assert report["model"] == "gaussian" and report["nll"] > 0
     assert result.read_text() == ""  # nothing half-written
+
+
+def test_full_disk_before_a_fresh_fit_stops_it_at_once(gaussian, full_disk):
+    """A fresh fit cannot record its settings: it stops before any step, names the file,
+    and leaves no half-written settings file (it used to leave fit-settings.partial)."""
+    folder = full_disk / "ck"
+    done = fit(gaussian, "--steps", "20", "--checkpoint-dir", folder, check=False)
+    assert done.returncode == 74, done.stderr
+    assert f"error: cannot write {folder / 'fit-settings.json'} {FULL}" in done.stderr
+    assert "nothing was saved yet: free some space and rerun" in done.stderr
+    assert list(folder.iterdir()) == []
+
+
+def test_full_disk_when_resuming_keeps_the_checkpoints_and_resumes_later(
+    gaussian, small_disk, tmp_path
+):
+    """A folder of intact checkpoints on a disk with nothing free: the fit stops before any
+    step with a message naming the folder and the checkpoint kept, changes no file; with
+    room again, the same command resumes from it and ends as an uninterrupted fit."""
+    folder = small_disk / "ck"
+    fit(gaussian, "--steps", "20", "--checkpoint-every", "10", "--checkpoint-dir", folder)
+    before = contents(folder)
+    fill(small_disk)
+
+    again = ["--steps", "40", "--checkpoint-every", "10", "--checkpoint-dir", folder]
+    done = fit(gaussian, *again, check=False)
+
+    assert done.returncode == 74, done.stderr
+    assert f"error: cannot write {folder / 'checkpoint'} {FULL}" in done.stderr
+    assert (
+        "the newest intact checkpoint, ckpt-20 (step 20), is kept: free some space and "
+        "rerun the same command to resume from it" in done.stderr
+    )
+    assert contents(folder) == before
+    (small_disk / "filler").unlink()
+    resumed = json.loads(fit(gaussian, *again).stdout)
+    straight = fit(gaussian, *again[:4], "--checkpoint-dir", tmp_path / "straight")
+    assert resumed["resumed_from_step"] == 20
+    assert resumed["params"] == json.loads(straight.stdout)["params"]
+
+
+def test_full_disk_during_the_fit_keeps_the_newest_intact_checkpoint(
+    gaussian, small_disk, tmp_path
+):
+    """The disk fills between two checkpoints: the fit stops at the next one with a message,
+    the older one is kept and nothing half-written is left. At the fit's last step the
+    result is complete: it is reported, with a warning that its checkpoint is missing."""
+    folder = small_disk / "ck"
+    every = ["--checkpoint-every", "10", "--checkpoint-dir", folder]
+    fit(gaussian, "--steps", "10", *every)
+    checkpoint_files = {k: v for k, v in contents(folder).items() if k.startswith("ckpt-")}
+    fill(small_disk, leave=1)  # room for the list of checkpoints, not for a checkpoint
+
+    stopped = fit(gaussian, "--steps", "40", *every, check=False)
+    assert stopped.returncode == 74, stopped.stderr
+    assert f"error: cannot save the checkpoint of step 20 in {folder} {FULL}" in stopped.stderr
+    assert "the newest intact checkpoint, ckpt-10 (step 10), is kept" in stopped.stderr
+    assert stopped.stdout == ""
+    left = contents(folder)
+    assert sorted(left) == sorted([*checkpoint_files, "checkpoint", "fit-settings.json"])
+    assert {k: left[k] for k in checkpoint_files} == checkpoint_files
+
+    done = fit(gaussian, "--steps", "20", *every)  # the last step's checkpoint: a warning
+    assert json.loads(done.stdout)["steps"] == 20
+    assert "warning: the fit is complete, but cannot save the checkpoint of step 20" in done.stderr
+    assert sorted(contents(folder)) == sorted(left)
+
+    (small_disk / "filler").unlink()
+    resumed = json.loads(fit(gaussian, "--steps", "40", *every).stdout)
+    straight = fit(gaussian, "--steps", "40", *every[:2], "--checkpoint-dir", tmp_path / "s")
+    assert resumed["resumed_from_step"] == 10
+    assert resumed["params"] == json.loads(straight.stdout)["params"]
+
+
+def test_full_logdir_during_the_fit_warns_and_the_fit_goes_on(gaussian, small_disk, tmp_path):
+    """TensorBoard's folder fills mid-fit: a warning names it, the curves stop there (what
+    was written stays readable), and the fit, its checkpoints and its result go on."""
+    logs = small_disk / "logs"
+    fill(small_disk, leave=1)  # a few hundred steps' values fit
+    args = ["--steps", "3000", "--logdir", logs, "--checkpoint-dir", tmp_path / "ck"]
+    done = fit(gaussian, *args)
+    assert json.loads(done.stdout)["steps"] == 3000
+    assert "warning: TensorBoard logs stop at step " in done.stderr
+    assert f": cannot write in {logs} {FULL}" in done.stderr
+    assert "the fit goes on, its checkpoints and result are not affected" in done.stderr
+    reader = [gaussian[0][0], TEMPLATE / "tests" / "own_model" / "read_events.py", logs]
+    curves = json.loads(run(reader).stdout)
+    steps = [step for step, _ in curves["nll"]]
+    assert steps == list(range(1, len(steps) + 1)) and 10 < len(steps) < 3000
+    assert (tmp_path / "ck" / "ckpt-3000.index").is_file()
 
 
 PLANTED_WORKFLOWS = {

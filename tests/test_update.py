@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,11 +183,25 @@ def test_update_keeps_the_students_ignored_rej_files(tmp_path, template):
     assert {name: (project / name).read_bytes() for name in mine} == mine
 
 
+# A student's script: imports in every form the rename rewrites, and a string it leaves.
+SCRIPT = """import genai_project
+import genai_project.my_model as mine
+from genai_project import my_model
+
+print(genai_project.my_model.greet(), mine.__name__, my_model.__name__, "genai_project")
+"""
+
+
 def test_package_rename_moves_the_students_modules(tmp_path, template):
     """`--variables-to-update '{"package": ...}'`: the student's modules follow the
-    template's into the new package, and the lines naming the old one are listed."""
+    template's into the new package, the imports of the old name in the student's .py files
+    are rewritten (and named), and the lines still naming it (a string, a notebook) listed."""
     project = generate(template, tmp_path / "out", "cruft")
     student_module(project)
+    (project / "scripts").mkdir()
+    (project / "scripts" / "explore.py").write_text(SCRIPT)
+    notebook = {"cells": [{"cell_type": "code", "source": ["import genai_project\n"]}]}
+    (project / "notebooks" / "mine.ipynb").write_text(json.dumps(notebook, indent=1))
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "my module")
 
@@ -196,7 +211,20 @@ def test_package_rename_moves_the_students_modules(tmp_path, template):
     assert not list((project / "src" / "genai_project").glob("**/*.py"))
     assert (project / "src" / "renamed" / "my_model.py").is_file()
     assert (project / "src" / "renamed" / "fit.py").is_file()
-    assert "tests/test_my_model.py:1:from genai_project.my_model import greet" in done.stdout
+    rewritten = "scripts/explore.py, tests/test_my_model.py"
+    assert f"Imports of genai_project now name renamed in: {rewritten}\n" in done.stdout
+    assert (project / "scripts" / "explore.py").read_text() == SCRIPT.replace(
+        "genai_project", "renamed"
+    ).replace('"renamed"', '"genai_project"')
+    listed = done.stdout.split("still name genai_project; change them:\n")[1]
+    assert "scripts/explore.py:5:print(renamed.my_model.greet(), mine.__name__, " in listed
+    assert 'notebooks/mine.ipynb:6:    "import genai_project\\n"' in listed
+    assert "tests/test_my_model.py" not in listed
+    # The student's code runs under the new name (the package from src/, as installed).
+    env = {"PYTHONPATH": str(project / "src")}
+    ran = run([sys.executable, "scripts/explore.py"], cwd=project, env=env)
+    assert ran.stdout == "mine renamed.my_model renamed.my_model genai_project\n"
+    run([sys.executable, "-m", "pytest", "-q", "tests/test_my_model.py"], cwd=project, env=env)
     git(project, "commit", "--quiet", "-m", "Update from the course template")
     assert git(project, "status", "--porcelain").stdout == ""
 

@@ -28,11 +28,16 @@ case "${CODE_SERVER_LISTEN:-loopback}" in
     fi
     # A container's own network has lo and ONE interface (eth0, or tap0), plus the tunnels
     # the kernel puts into every network namespace; a second one (ifb0, eth1, wlan0...)
-    # belongs to a host. (A host with only lo and eth0 cannot be told apart: so loopback
-    # stays the default.)
+    # belongs to a host. And a container's interfaces are all virtual (veth, tap, macvlan:
+    # /sys/devices/virtual/net/...), while a host's network card is a device of its bus
+    # (pci..., vmbus...): so a host with only lo and eth0 shows itself too.
     others=""
     for interface in /sys/class/net/*; do
       name="${interface##*/}"
+      case "$(readlink "$interface")" in
+        */devices/virtual/*|"") ;;
+        *) shared="this container sees the host's network card $name" ;;
+      esac
       case "$name" in
         docker*|podman*|virbr*|veth*|cni*|br-*|flannel*|cali*)
           shared="this container sees the host's network (interface $name)" ;;

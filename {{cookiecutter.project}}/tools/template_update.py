@@ -10,10 +10,13 @@ an update applied next to *.rej files.
     python tools/template_update.py [--keep-conflicts] [any `cruft update` option]
 """
 
+import ast
+import io
 import json
 import os
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 KEEP = "--keep-conflicts"
@@ -71,6 +74,62 @@ def move_package(old: str, new: str) -> list[str] | str:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         git("mv", path, target)
     return mine
+
+
+def rename_imports(old: str, new: str) -> list[str]:
+    """After a change of `package`: your .py files (git's list) import `new` where they
+    imported `old` (`import old`, `import old.x as y`, `from old import`, `from old.x import`),
+    and `old.fit.run()` becomes `new.fit.run()` where `import old` made the name. Strings,
+    comments, relative imports and notebooks stay as they are (listed afterwards).
+    Returns the files changed."""
+    changed = []
+    for path in sorted(files(git("ls-files", "--", "*.py"))):
+        try:
+            with open(path, encoding="utf-8", newline="") as file:
+                source = file.read()
+            tree = ast.parse(source)
+        except (OSError, SyntaxError, ValueError):  # not Python we can read: listed, untouched
+            continue
+        lines = io.StringIO(source, newline="").readlines()  # ast's lines, ends kept
+        spots = set()  # (line, byte offset) of each `old` to replace
+        binds = False
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == old:
+                        spots.add((alias.lineno, alias.col_offset))
+                        binds = binds or alias.asname is None
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:  # (not `from . import`)
+                spots.update(module_of_from(lines, node, old))
+        if binds:  # `import old` bound the name `old`: `old.fit.run()` names the package too
+            bases = (n.value for n in ast.walk(tree) if isinstance(n, ast.Attribute))
+            uses = (n for n in bases if isinstance(n, ast.Name) and n.id == old)
+            spots.update((name.lineno, name.col_offset) for name in uses)
+        for number, offset in sorted(spots, reverse=True):  # right to left: offsets hold
+            line = lines[number - 1].encode("utf-8")
+            if line[offset : offset + len(old)] == old.encode():
+                line = line[:offset] + new.encode() + line[offset + len(old) :]
+                lines[number - 1] = line.decode("utf-8")
+        if "".join(lines) != source:
+            with open(path, "w", encoding="utf-8", newline="") as file:
+                file.write("".join(lines))
+            changed.append(path)
+    return changed
+
+
+def module_of_from(lines: list[str], node, old: str) -> list[tuple[int, int]]:
+    """[(line, byte offset)] where the module's name starts in `from old.x import y`."""
+    if (node.module or "").split(".")[0] != old:
+        return []
+    first = lines[node.lineno - 1]
+    start = len(first.encode("utf-8")[: node.col_offset].decode("utf-8"))  # ast counts bytes
+    text = first[start:] + "".join(lines[node.lineno : node.end_lineno])
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    row, column = next(t for t in tokens if t.type == tokenize.NAME and t.string != "from").start
+    column += start if row == 1 else 0
+    line = lines[node.lineno + row - 2]
+    return [(node.lineno + row - 1, len(line[:column].encode("utf-8")))]
+
 
 
 def check_ready() -> None:
@@ -149,10 +208,12 @@ def main(args: list[str]) -> None:
         update.undo("the template update could not be merged (cruft's messages are above)")
     if update.unmerged:
         report_clashes(update, keep)
+    renamed = []
     if package() != old:
         moved = move_package(old, package())
         if isinstance(moved, str):
             update.undo(moved)
+        renamed = rename_imports(old, package())
     git("add", "--all")
     changed = git("status", "--short")
     if not changed:
@@ -165,6 +226,8 @@ def main(args: list[str]) -> None:
         print(
             f"The package is now {package()} (was {old}): your modules moved with it"
             f" to src/{package()}/. Reinstall it: pip install -e '.[cpu,dev]'"
+            + (f"\nImports of {old} now name {package()} in: " if renamed else "")
+            + ", ".join(renamed)
             + (f"\nThese lines still name {old}; change them:\n{mentions}" if mentions else "")
         )
     print(

@@ -4,25 +4,57 @@ A full disk or quota shows itself only at the end, after minutes or hours of fit
 nothing here raises: the plot is written to a temporary name and renamed (a half-written
 PNG never takes the real name), and a report that cannot be written where it should go is
 printed to stderr (the job's log) instead, so the fitted parameters are never lost.
+
+During a fit, a file the fit needs (its settings, a checkpoint) that cannot be written
+stops it with ``OutputError``: a message naming the location, exit code 74.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
 
-#: Exit code of a fit whose report could not be written (sysexits.h's EX_IOERR).
+#: Exit code of a fit that could not write what it must (sysexits.h's EX_IOERR).
 OUTPUT_ERROR_EXIT = 74
+#: How a full disk or quota reads in Python's errors and in TensorFlow's messages.
+FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
 
 
-def why(err: OSError) -> str:
+class OutputError(Exception):
+    """A file the fit needs could not be written; the message says where and what is kept."""
+
+
+def is_full(err: BaseException) -> bool:
+    """Is ``err`` a full disk or quota? (TensorFlow's errors carry it only in their text.)"""
+    if isinstance(err, OSError):
+        return err.errno in FULL
+    return any(words in str(err) for words in FULL.values())
+
+
+def why(err: BaseException) -> str:
     """The reason in words, with the fix for the common one."""
-    reason = err.strerror or str(err)
-    if err.errno in (28, 122):  # ENOSPC, EDQUOT
+    text = str(err).strip()
+    reason = (text.splitlines() or [type(err).__name__])[0][:200]
+    if isinstance(err, OSError) and err.strerror:
+        reason = err.strerror
+    for words in FULL.values():
+        if words in text:
+            reason = words  # TensorFlow's message buries it behind a temporary file's name
+    if is_full(err):
         reason += " -- the disk or your quota is full (on Quest: checkproject, homedu)"
     return reason
+
+
+def cannot_write(err: BaseException) -> str:
+    """'cannot write WHERE (why)': Python's errors name the file, TensorFlow's say it in text."""
+    where = getattr(err, "filename", None)
+    if where is None:
+        text = str(err).strip()
+        where = (text.splitlines() or ["a file"])[0].split("; ")[0][:200]
+    return f"cannot write {where} ({why(err)})"
 
 
 def save_plot(figure, path: str | Path) -> str | None:

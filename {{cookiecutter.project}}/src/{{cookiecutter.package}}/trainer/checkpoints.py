@@ -13,6 +13,11 @@ and every damaged newer one is named with the reason it was skipped. Damaged
 files are left where they are (for you to look at); intact ones are deleted
 only by the usual rotation, *after* a newer checkpoint has been written.
 
+A full disk (or quota) stops the fit with a message naming the folder: what the
+failed write left is removed, the newest intact checkpoint stays, and a rerun with
+room resumes from it. Only the final checkpoint of a finished fit is different: its
+failure is a warning, since the fit's result is complete and is reported.
+
 A folder is used by one fit at a time (a lock). With several workers every
 worker restores the same checkpoint, and every worker takes part in a save
 (TensorFlow may need all of them), but only the chief writes into the
@@ -21,6 +26,7 @@ directory; the others write to a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -36,12 +42,15 @@ from pathlib import Path
 import numpy as np
 
 from .._tf import import_tensorflow
+from ..outputs import OutputError, is_full, why
 
 tf = import_tensorflow()
 
 SETTINGS_FILE = "fit-settings.json"
 #: Checkpoints kept: the newest and one before it, in case the newest is damaged.
 KEEP = 2
+#: Another worker died during a save: not a write error (``command.py`` says so).
+LOST_WORKER = (tf.errors.UnavailableError, tf.errors.AbortedError)
 
 
 def fingerprint(model, data, batch_size: int | None, seed: int) -> dict:
@@ -131,6 +140,13 @@ def write_settings(path: Path, settings: dict) -> None:
         partial.write_text(json.dumps(settings, indent=2) + "\n")
         partial.replace(path)  # a reader or a kill never meets half a file
     except OSError as err:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)  # no half-written file left behind
+        if is_full(err):
+            raise OutputError(
+                f"cannot write {path} ({why(err)}); nothing was saved yet: free some space "
+                "and rerun"
+            ) from None
         raise ValueError(f"cannot write {path} ({err.strerror}); fix or remove it") from None
 
 
@@ -145,6 +161,8 @@ class Checkpoints:
 
     def __init__(self, directory, every: int, settings: dict, *, objects: dict, is_chief: bool):
         self.every, self.is_chief, self.saved, self._lock = every, is_chief, False, None
+        #: The step of the newest checkpoint (resumed or saved); ``failed``: a final save did.
+        self.newest, self.failed = None, False
         #: Where the checkpoints go (for messages), or None.
         self.where = None if directory is None else str(directory)
         if directory is None:
@@ -154,8 +172,7 @@ class Checkpoints:
         if is_chief:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock = lock(self.directory)
-            for stale in self.directory.glob("*_temp"):  # left by a kill in the middle of a save
-                shutil.rmtree(stale, ignore_errors=True)
+            self._remove_partial("*")  # left by a kill or a full disk in the middle of a save
         try:
             self._resume(settings)
         except BaseException:
@@ -164,7 +181,7 @@ class Checkpoints:
 
     def _resume(self, settings: dict) -> None:
         intact = self._intact()
-        self.saved = bool(intact)
+        self.saved, self.newest = bool(intact), (intact or [None])[0]
         self._check_settings(settings, restoring=bool(intact))
         if intact:
             newest = self.directory / f"ckpt-{intact[0]}"
@@ -184,13 +201,16 @@ class Checkpoints:
         names = [f"ckpt-{n}" for n in reversed(intact)]  # oldest first
         if names:  # timestamps "now": the manager may rotate them (else they would leak)
             now = time.time()
-            tf.compat.v1.train.update_checkpoint_state(
-                str(self.directory),
-                names[-1],
-                all_model_checkpoint_paths=names,
-                all_model_checkpoint_timestamps=[now] * len(names),
-                last_preserved_timestamp=now - 1,
-            )
+            try:
+                tf.compat.v1.train.update_checkpoint_state(
+                    str(self.directory),
+                    names[-1],
+                    all_model_checkpoint_paths=names,
+                    all_model_checkpoint_timestamps=[now] * len(names),
+                    last_preserved_timestamp=now - 1,
+                )
+            except tf.errors.OpError as err:  # a full disk: stop before any step is lost
+                raise self._write_failed(err, f"cannot write {state}") from None
         elif state.exists():
             state.unlink()  # it lists nothing intact (or is itself damaged)
         return tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=KEEP)
@@ -239,12 +259,23 @@ class Checkpoints:
                 "or delete that directory to start over"
             )
 
-    def save(self, step: int) -> None:
-        if self.where is None:
+    def save(self, step: int, last: bool = False) -> None:
+        """Checkpoint ``step``. ``last``: the fit's final step, whose failure only warns."""
+        if self.where is None or self.failed:
             return
-        self.saved = True
+        self.saved, self.newest = True, step  # (every worker takes part in the same saves)
         if self.is_chief:
-            self.manager.save(checkpoint_number=step)
+            try:
+                self.manager.save(checkpoint_number=step)
+            except (OSError, tf.errors.OpError) as err:
+                if isinstance(err, LOST_WORKER):
+                    raise
+                doing = f"cannot save the checkpoint of step {step} in {self.directory}"
+                error = self._write_failed(err, doing, step)
+                if not last:
+                    raise error from None
+                self.failed = True  # the fit is done: report its result all the same
+                print(f"warning: the fit is complete, but {error}", file=sys.stderr, flush=True)
             return
         scratch = tempfile.mkdtemp(prefix="worker-checkpoint-")
         try:
@@ -254,8 +285,37 @@ class Checkpoints:
 
     def save_at_end(self, step: int, start: int) -> None:
         """The final state, unless it is already the newest checkpoint."""
-        if not self.saved or start < step:
-            self.save(step)
+        if self.newest != step:
+            self.save(step, last=True)
+
+    def _write_failed(self, err: Exception, doing: str, step: int | None = None) -> OutputError:
+        """Remove what the failed write left; the error, naming the checkpoint kept."""
+        self._remove_partial(step)
+        kept = next(
+            (n for n in numbered(self.directory) if damage(self.directory / f"ckpt-{n}") is None),
+            None,
+        )
+        if kept is None:
+            then = "no checkpoint was saved yet: free some space and rerun"
+        else:
+            then = (
+                f"the newest intact checkpoint, ckpt-{kept} (step {kept}), is kept: free "
+                "some space and rerun the same command to resume from it"
+            )
+        return OutputError(f"{doing} ({why(err)}); {then}")
+
+    def _remove_partial(self, step: int | str | None) -> None:
+        """Delete what a save of ``step`` ("*": of any step) left half-written: its temporary
+        folder, its files if they do not read back, TensorFlow's temporary list file."""
+        stale = [*self.directory.glob("checkpoint.tmp*")]
+        if step is not None:
+            for temporary in self.directory.glob(f"ckpt-{step}_temp"):
+                shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(step, int) and damage(self.directory / f"ckpt-{step}"):
+            stale += self.directory.glob(f"ckpt-{step}.*")
+        for path in stale:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def close(self) -> None:
         """Let another fit use the folder."""

@@ -7,6 +7,9 @@
   (the jobscripts requeue the job, and the rerun resumes);
 * bad input (``ValueError``, also a bad number of steps or a damaged checkpoint
   folder): ``error: ...``, exit 2;
+* a file the fit must write could not be written (``OutputError``: its settings or a
+  checkpoint on a full disk; or any full disk or quota): ``error: ...`` naming the
+  location, exit 74; the newest intact checkpoint is kept, so a rerun resumes;
 * another worker of a multi-worker fit died: a message saying so, exit 1;
 * with several workers: all meet once more, then leave together.
 """
@@ -18,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .. import outputs
 from .signals import INTERRUPTED_EXIT, Interrupted, StopSignal
 from .slurm import SlurmEnvError, num_tasks
 
@@ -38,10 +42,16 @@ def run_command(body) -> int:
         except Interrupted as stop:
             print(str(stop), file=sys.stderr, flush=True)
             code = INTERRUPTED_EXIT
+        except outputs.OutputError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            return outputs.OUTPUT_ERROR_EXIT
         except (ValueError, FloatingPointError, SlurmEnvError) as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
             return BAD_INPUT_EXIT
         except Exception as err:
+            if outputs.is_full(err):  # a full disk met anywhere else (your own code's files)
+                print(f"error: {outputs.cannot_write(err)}", file=sys.stderr, flush=True)
+                return outputs.OUTPUT_ERROR_EXIT
             if not _lost_worker(err):
                 raise
             return LOST_WORKER_EXIT

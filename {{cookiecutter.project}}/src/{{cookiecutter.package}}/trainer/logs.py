@@ -6,7 +6,9 @@
 * With ``logdir``: TensorBoard event files. Every value ``train_step`` returns,
   at every step (a curve per name), and at the end what ``report(model, step)``
   returns: arrays as images, strings as text. Open them with
-  ``tensorboard --logdir DIR`` (see the README).
+  ``tensorboard --logdir DIR`` (see the README). A log that cannot be written
+  (a full disk or quota) is a warning naming the folder, not the end of the fit:
+  the curves stop there; the fit, its checkpoints and its result go on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 import numpy as np
 
 from .._tf import import_tensorflow
+from ..outputs import why
 
 tf = import_tensorflow()
 import keras  # noqa: E402  (after TensorFlow, imported quietly)
@@ -55,14 +58,17 @@ class TensorBoard:
     """Event files for TensorBoard in ``logdir`` (no files at all when ``logdir`` is None)."""
 
     def __init__(self, logdir):
-        self.writer = None if logdir is None else tf.summary.create_file_writer(str(logdir))
+        self.logdir, self.writer = logdir, None
+        if logdir is not None:
+            with self.guard("at the start"):
+                self.writer = tf.summary.create_file_writer(str(logdir))
 
     def scalars(self, last_step: int, names: list[str], values: np.ndarray) -> None:
         """``values[i, k]``: value ``names[k]`` of step ``last_step - len(values) + 1 + i``."""
         if self.writer is None:
             return
         first = last_step - len(values) + 1
-        with self.writer.as_default():
+        with self.guard(f"at step {first}"), self.writer.as_default():
             for step, row in enumerate(values, start=first):
                 for name, value in zip(names, row, strict=True):
                     tf.summary.scalar(name, float(value), step=step)
@@ -71,7 +77,7 @@ class TensorBoard:
         """Strings as text; arrays (HxW, HxWxC or NxHxWxC, values in [0, 1]) as images."""
         if self.writer is None:
             return
-        with self.writer.as_default():
+        with self.guard("at the end"), self.writer.as_default():
             for name, value in items.items():
                 if isinstance(value, str):
                     tf.summary.text(name, value, step=step)
@@ -80,7 +86,25 @@ class TensorBoard:
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
+            with self.guard("at the end"):
+                self.writer.close()
+
+    @contextlib.contextmanager
+    def guard(self, when: str):
+        """A failed write (TensorFlow writes in batches: the error may come later than the
+        values lost) stops the logs with a warning; the fit goes on."""
+        try:
+            yield
+        except (OSError, tf.errors.OpError) as err:
+            writer, self.writer = self.writer, None
+            with contextlib.suppress(Exception):  # it would try to write what it holds again
+                writer.close()
+            print(
+                f"warning: TensorBoard logs stop {when}: cannot write in {self.logdir} "
+                f"({why(err)}); the fit goes on, its checkpoints and result are not affected",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def as_images(name: str, value) -> np.ndarray:

@@ -149,7 +149,7 @@ class Run:
             self.bar.update(current, metrics)
             self.board.scalars(current, names, values)
             if at_checkpoint or (signalled and current < self.settings.steps):
-                self.saver.save(current)
+                self.saver.save(current, last=current == self.settings.steps)
             if wants_stop:
                 break
         if signalled and current < self.settings.steps:
