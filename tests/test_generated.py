@@ -9,7 +9,6 @@ renaming everything.
 
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 

@@ -96,8 +96,8 @@ def imports(package: Path) -> dict[str, set[str]]:
 
 def layer(module: str) -> str:
     top = module.split(".")[0]
-    if top in ("_tf", "cli_types"):
-        return "base"  # quiet TensorFlow, argparse's types: every layer may use them
+    if top in ("_tf", "cli_types", "outputs"):
+        return "base"  # quiet TensorFlow, argparse's types, files written whole: for all
     if top in ("mle", "data", "parameters", "kmeans"):
         return "lesson"
     if top == "trainer":

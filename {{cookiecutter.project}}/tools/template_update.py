@@ -131,7 +131,6 @@ def module_of_from(lines: list[str], node, old: str) -> list[tuple[int, int]]:
     return [(node.lineno + row - 1, len(line[:column].encode("utf-8")))]
 
 
-
 def check_ready() -> None:
     """A linked project, in a git repository with nothing uncommitted."""
     if not os.path.exists(".cruft.json"):
