@@ -1,6 +1,6 @@
 """Benchmark a student's test run: the everyday `pytest` against the whole suite.
 
-    python -m bench.student_tests [--repeats 3]
+    python -m bench.student_tests [--repeats 3] [--everyday-only]
 
 A default project is baked and given its environment once (uv, CPU TensorFlow, as
 `nox -s tests` makes it); then, alternately, `pytest` (the everyday run: the tests
@@ -40,20 +40,25 @@ def timed_pytest(python: Path, project: Path, extra: list[str]) -> tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, choices=range(1, 21), metavar="N")
-    repeats = parser.parse_args().repeats
-    wall: dict[str, list[float]] = {name: [] for name in RUNS}
-    cpu: dict[str, list[float]] = {name: [] for name in RUNS}
+    parser.add_argument(
+        "--everyday-only", action="store_true", help="time plain `pytest` only (not --slow)"
+    )
+    args = parser.parse_args()
+    repeats = args.repeats
+    runs = dict(list(RUNS.items())[:1]) if args.everyday_only else RUNS
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     last: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         project = bake(Path(tmp))
         python = project_venv(project, "cpu,test") / "python"
         for _ in range(repeats):
-            for name, extra in RUNS.items():  # alternately: both see the same machine
+            for name, extra in runs.items():  # alternately: both see the same machine
                 seconds, cpu_seconds, last[name] = timed_pytest(python, project, extra)
                 wall[name].append(seconds)
                 cpu[name].append(cpu_seconds)
     print(f"\nmedians of {repeats} runs (seconds):")
-    for name in RUNS:
+    for name in runs:
         print(
             f"  {name:20s} wall {statistics.median(wall[name]):7.1f}"
             f"  cpu {statistics.median(cpu[name]):7.1f}"
