@@ -55,7 +55,8 @@ def safe_project_dir(value):
         not text
         or text in (".", "..")
         or any(c in text for c in "/\\\0")
-        or len(text.encode()) > 200  # a file name may have 255 bytes
+        or len(text.encode(errors="surrogateescape")) > 200  # a file name may have 255 bytes
+        or text != text.encode(errors="surrogateescape").decode(errors="replace")  # not UTF-8
     )
     return f".rejected-project-name-{os.getpid()}" if unsafe else text
 

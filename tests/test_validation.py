@@ -425,6 +425,7 @@ def ruff_problems(project: Path) -> str:
 @example(field="project_name", value="a \u2028b")  # line breaks to str.splitlines, not to JSON
 @example(field="author", value="a\x85")
 @example(field="project_name", value='"' + "漢" * 31)  # 64 columns as __init__.py writes it
+@example(field="project", value="Caf\udce9")  # the folder's name is made before the hook runs
 def test_any_answer_bakes_a_valid_project_or_is_rejected_by_name(capfd, field, value):
     capfd.readouterr()
     with tempfile.TemporaryDirectory() as tmp:
