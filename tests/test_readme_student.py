@@ -73,7 +73,8 @@ def test_day_one_runs_as_written_with_debian_python(day_one, laptop):
     project, _ = laptop
     assert re.search(r"^version = 3\.11\.", (project / ".venv" / "pyvenv.cfg").read_text(), re.M)
     assert "Num GPUs Available: 0" in day_one
-    assert "logs    logs/tensorboard/gmm  (view: tensorboard --logdir" in day_one
+    view = "(view: python -m genai_project tensorboard --logdir"  # the quiet command
+    assert f"logs    logs/tensorboard/gmm  {view}" in day_one
     assert (project / "gmm.png").stat().st_size > 10_000
     for session in ("tests", "lint", "tests-all"):
         assert f"Session {session} was successful" in day_one, session

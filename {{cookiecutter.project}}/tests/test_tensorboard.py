@@ -23,7 +23,8 @@ def test_logdir_holds_the_nll_of_every_step_and_a_picture(tmp_path, capsys):
     args = ["--model", "gaussian", "--n", "1000", "--steps", "200", "--lr", "0.05"]
     code, out, err = fit(capsys, *args, "--logdir", str(logdir))
     assert code == 0, err
-    assert f"logs    {logdir}  (view: tensorboard --logdir {logdir})" in out  # said where
+    view = f"python -m {{ cookiecutter.package }} tensorboard --logdir {logdir}"
+    assert f"logs    {logdir}  (view: {view})" in out  # said where, and the quiet command
     logged = read(logdir)
 
     steps, nll = zip(*logged["nll"], strict=True)

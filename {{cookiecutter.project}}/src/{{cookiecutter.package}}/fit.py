@@ -257,7 +257,8 @@ def readable(report: dict) -> str:
     if report["plot"]:
         lines.append(f"plot    {report['plot']}")
     if report["logdir"]:  # where the curve went, and the command that shows it
-        lines.append(f"logs    {report['logdir']}  (view: tensorboard --logdir {report['logdir']})")
+        view = f"python -m {__package__} tensorboard --logdir {report['logdir']}"
+        lines.append(f"logs    {report['logdir']}  (view: {view})")
     if report["workers"] > 1 or report["replicas"] > 1:
         lines.append(
             f"ran on  {report['workers']} worker(s), {report['replicas']} replicas "
