@@ -51,12 +51,16 @@ class SafeProjectDir(Extension):
 
 def safe_project_dir(value):
     text = str(value)
+    try:
+        size = len(text.encode())  # a file name may have 255 bytes
+    except UnicodeEncodeError:  # not UTF-8 (a Latin-1 terminal's byte): the hook names it
+        size = None
     unsafe = (
         not text
         or text in (".", "..")
         or any(c in text for c in "/\\\0")
-        or len(text.encode(errors="surrogateescape")) > 200  # a file name may have 255 bytes
-        or text != text.encode(errors="surrogateescape").decode(errors="replace")  # not UTF-8
+        or size is None
+        or size > 200
     )
     return f".rejected-project-name-{os.getpid()}" if unsafe else text
 

@@ -22,7 +22,8 @@ from harness.bake import bake
 from harness.processes import run
 from harness.venvs import project_venv
 
-RUNS = {"pytest (everyday)": [], "pytest --slow (all)": ["--slow"]}
+EVERYDAY = "pytest (everyday)"
+RUNS = {EVERYDAY: [], "pytest --slow (all)": ["--slow"]}
 
 
 def children_cpu() -> float:
@@ -45,7 +46,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     repeats = args.repeats
-    runs = dict(list(RUNS.items())[:1]) if args.everyday_only else RUNS
+    runs = {EVERYDAY: RUNS[EVERYDAY]} if args.everyday_only else RUNS
     wall: dict[str, list[float]] = {name: [] for name in runs}
     cpu: dict[str, list[float]] = {name: [] for name in runs}
     last: dict[str, str] = {}

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.bake import TEMPLATE
+from harness.graphs import loops
 
 # Rendered by cookiecutter before they run (Jinja), so not Python until then.
 NOT_PYTHON_YET = ("{{cookiecutter.project}}", "hooks")
@@ -77,28 +78,6 @@ def problems(root: Path) -> list[str]:
         if inside:
             found.append(f"test modules never import each other: {path.name} imports {inside}")
     found += [f"import loop: {' -> '.join(loop)}" for loop in loops(graph)]
-    return found
-
-
-def loops(graph: dict[tuple[str, str], list[str]]) -> list[list[str]]:
-    """Each cycle between units, as a path that ends where it starts (one per cycle)."""
-    following: dict[str, set[str]] = {}
-    for importer, imported in graph:
-        following.setdefault(importer, set()).add(imported)
-    found, seen = [], set()
-
-    def walk(node: str, path: list[str]) -> None:
-        for after in sorted(following.get(node, ())):
-            if after in path:
-                loop = path[path.index(after) :] + [after]
-                if frozenset(loop) not in seen:
-                    seen.add(frozenset(loop))
-                    found.append(loop)
-            else:
-                walk(after, [*path, after])
-
-    for start in sorted(following):
-        walk(start, [start])
     return found
 
 
