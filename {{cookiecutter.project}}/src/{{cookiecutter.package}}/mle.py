@@ -27,7 +27,7 @@ import numpy as np
 
 from ._tf import import_tensorflow
 from .kmeans import mixture_start
-from .parameters import data_scale, raw_tril, softplus_inverse, tril, weight
+from .parameters import columns, data_scale, raw_tril, softplus_inverse, tril, weight
 
 tf = import_tensorflow()
 import keras  # noqa: E402  (after TensorFlow, imported quietly)
@@ -65,6 +65,7 @@ class Density(keras.Model):
         if isinstance(dim, bool) or int(dim) != dim or dim < 1:
             raise ValueError(f"dimension must be a whole number, 1 or more; got {dim}")
         self.dim = int(dim)
+        self.built = True  # each family makes its variables in __init__: nothing left to build
 
     # -- the lesson: the NLL and one step of gradient descent ----------------------------
     def log_prob(self, x):
@@ -112,7 +113,7 @@ class Density(keras.Model):
         """
         if x.shape[1] != self.dim:
             raise ValueError(f"points have {x.shape[1]} coordinates, the model has {self.dim}")
-        low, high = x.min(axis=0), x.max(axis=0)
+        low, high = columns(x).min(axis=1), columns(x).max(axis=1)  # per axis
         flat = np.flatnonzero(high <= low)
         if flat.size:
             axis = int(flat[0])
@@ -185,7 +186,7 @@ class Gaussian(Density):
             )
         super().check_mle_exists(x)
         # The points' correlations: an eigenvalue near 0 means a flat direction.
-        eigenvalues = np.linalg.eigvalsh(np.atleast_2d(np.corrcoef(x, rowvar=False)))
+        eigenvalues = np.linalg.eigvalsh(np.atleast_2d(np.corrcoef(columns(x))))
         if eigenvalues.min() <= 1e-10 * eigenvalues.max():
             raise ValueError(
                 f"the points lie on a line or plane in {self.dim}-D (one column is a "

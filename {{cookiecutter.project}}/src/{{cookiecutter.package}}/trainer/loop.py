@@ -236,7 +236,7 @@ def compile_steps(model, chosen, step, factor, global_batch: int):
         logs = train_step(batch)
         return {name: tf.reduce_mean(tf.cast(value, tf.float32)) for name, value in logs.items()}
 
-    @tf.function  # traced once, though run_steps calls it twice (halves the start-up)
+    @tf.function  # traced once, before the loop, to learn the names of its values
     def next_step(batches):
         logs = chosen.run(one_step, args=(next(batches),))
         step.assign_add(1)
@@ -246,9 +246,9 @@ def compile_steps(model, chosen, step, factor, global_batch: int):
     @tf.function
     def run_steps(batches, count):
         size = tf.cast(count, tf.int32)
-        logs = next_step(batches)  # the first step names the values
-        arrays = {k: tf.TensorArray(tf.float32, size=size).write(0, v) for k, v in logs.items()}
-        for i in tf.range(1, size):
+        names = next_step.get_concrete_function(batches).structured_outputs
+        arrays = {k: tf.TensorArray(tf.float32, size=size) for k in names}
+        for i in tf.range(size):  # one call of next_step in the graph: optimized once
             logs = next_step(batches)
             arrays = {k: arrays[k].write(i, logs[k]) for k in arrays}
         return {k: array.stack() for k, array in arrays.items()}
