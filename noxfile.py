@@ -25,8 +25,8 @@ nox.options.sessions = ["all"]
 # warm (CONTRIBUTING.md, "Where CI's time goes"): arm64 5, generated 9.5, quest 11 |
 # tests 2, lock 3, container_route 5, containers 4 (2 since), ide 7, devcontainer 5, update 3.
 LANES = (
-    ("arm64", "lint", "generated", "quest"),
-    ("tests", "lock", "container_route", "containers", "ide", "devcontainer", "update"),
+    ("arm64", "lint", "generated", "quest", "update"),
+    ("tests", "lock", "container_route", "containers", "ide", "devcontainer"),
 )
 
 REQUIREMENTS = "requirements-dev.txt"

@@ -1,8 +1,8 @@
 """The README's student commands work: generate, then the project's own checks pass.
 
 The default project's lint passes and catches what it should (its tests run as the
-README says, in tests/test_readme_student.py: ``pytest``, ``nox -s tests lint`` and
-``nox -s tests-all``, the slow tests included, which is what its CI runs); a project
+README says, in tests/test_readme_student.py: ``pytest``, then ``nox -s tests-all lint``,
+the slow tests included, which is what its CI runs); a project
 with other names runs the ``fit`` command end to end, as a student would after
 renaming everything.
 """
@@ -42,7 +42,7 @@ def default_project(tmp_path_factory):
 
 def test_default_project_passes_its_own_lint(default_project):
     """Its tests, every one, run in tests/test_readme_student.py as the README says
-    (``pytest``, ``nox -s tests lint``, ``nox -s tests-all``): not a fourth time here."""
+    (``pytest``, ``nox -s tests-all lint``): not a third time here."""
     done = project_nox(default_project, "lint")
     assert f"Session lint-{PYTHON} was successful" in done.stderr
     # lint must not have rewritten anything: a baked project is already clean.
