@@ -57,7 +57,7 @@ def fingerprint(model, data, batch_size: int | None, seed: int) -> dict:
     """What must match for a checkpoint to be resumed: model, data, optimizer, batches."""
     digest, leaves = hashlib.sha256(), tf.nest.flatten(data)
     for leaf in leaves:
-        digest.update(np.ascontiguousarray(leaf).tobytes())
+        digest.update(np.ascontiguousarray(leaf))  # the array's memory itself: no copy
     optimizer = model.optimizer.get_config()
     optimizer.pop("loss_scale_factor", None)  # set by the trainer from the number of replicas
     optimizer.pop("name", None)  # "adam", "adam_1", ...: Keras counts the optimizers made

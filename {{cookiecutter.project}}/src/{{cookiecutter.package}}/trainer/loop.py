@@ -99,7 +99,8 @@ class Run:
         with chosen.scope():
             self.model = make_model(build_model, data, settings.seed)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            factor = replica_factor(self.model.optimizer)
+            several = chosen.num_replicas_in_sync > 1
+            factor = replica_factor(self.model.optimizer) if several else None
         saves = {"model": self.model, "optimizer": self.model.optimizer, "step": self.step}
         # Every variable, by its place in model.variables: also the random generators'
         # states and the metrics' totals, which Keras does not expose to a Checkpoint.
@@ -205,6 +206,7 @@ def replica_factor(optimizer):
     gradient of the mean over all B rows, as on one device. Keras divides by the
     optimizer's ``loss_scale_factor`` (and multiplies the loss by it in its own
     ``train_step``, which stays right); a variable with one value per replica.
+    (With one replica ``fit`` leaves the optimizer as it is: no division at all.)
     """
     base = optimizer.loss_scale_factor or 1.0
     factor = tf.Variable(
@@ -225,14 +227,15 @@ def compile_steps(model, chosen, step, factor, global_batch: int):
     ``jit_compile=True``); returns each step's values, averaged over this
     worker's replicas.
     """
-    base, divisor = factor
     train_step = model.train_step  # (a nested tf.function breaks tf.distribute's all-reduce)
-    if model.jit_compile is True and chosen.num_replicas_in_sync == 1:  # XLA, as model.fit
+    if model.jit_compile is True and factor is None:  # XLA on one replica, as model.fit
         train_step = tf.function(model.train_step, jit_compile=True)
 
     def one_step(batch):
-        rows = tf.shape(tf.nest.flatten(batch)[0])[0]
-        divisor.assign(base * global_batch / tf.cast(rows, tf.float32))
+        if factor is not None:  # several replicas: scale this one's share of the gradient
+            base, divisor = factor
+            rows = tf.shape(tf.nest.flatten(batch)[0])[0]
+            divisor.assign(base * global_batch / tf.cast(rows, tf.float32))
         logs = train_step(batch)
         return {name: tf.reduce_mean(tf.cast(value, tf.float32)) for name, value in logs.items()}
 
@@ -241,7 +244,7 @@ def compile_steps(model, chosen, step, factor, global_batch: int):
         logs = chosen.run(one_step, args=(next(batches),))
         step.assign_add(1)
         local = {k: chosen.experimental_local_results(v) for k, v in logs.items()}
-        return {k: tf.add_n(list(v)) / len(v) for k, v in local.items()}
+        return {k: v[0] if len(v) == 1 else tf.add_n(list(v)) / len(v) for k, v in local.items()}
 
     @tf.function
     def run_steps(batches, count):
