@@ -167,12 +167,14 @@ def test_container_route_fails_clearly_without_a_runtime(project, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def test_image(image: str, workdir: Path) -> str:
-    """The base image plus the project's test extra (pytest, scikit-learn), to run its tests."""
+def test_image(image: str, workdir: Path, project: Path) -> str:
+    """The base image plus the project's test extra (pytest, scikit-learn), to run its tests
+    (the image holds no lock: the project's is mounted, as the Dockerfile's installs do)."""
     containerfile = workdir / "Containerfile.test"
+    lock = project.relative_to(workdir) / "requirements" / "cpu-test.txt"
     containerfile.write_text(
-        f"FROM {image}\nRUN uv pip install --no-cache --no-deps --require-hashes"
-        " -r requirements/cpu-test.txt\n"
+        f"FROM {image}\nRUN --mount=type=bind,source={lock},target=/tmp/cpu-test.txt"
+        " uv pip install --no-cache --no-deps --require-hashes -r /tmp/cpu-test.txt\n"
     )
     podman("build", "-f", containerfile, "-t", f"{image}-test", workdir)
     return f"{image}-test"
