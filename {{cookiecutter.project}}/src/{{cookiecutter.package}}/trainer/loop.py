@@ -228,10 +228,10 @@ def compile_steps(model, chosen, step, factor, global_batch: int):
     ``jit_compile=True``); returns each step's values, averaged over this
     worker's replicas.
     """
+    base, divisor = factor
     train_step = model.train_step  # (a nested tf.function breaks tf.distribute's all-reduce)
     if model.jit_compile is True and chosen.num_replicas_in_sync == 1:  # XLA, as model.fit
         train_step = tf.function(model.train_step, jit_compile=True)
-    base, divisor = factor
 
     def one_step(batch):
         rows = tf.shape(tf.nest.flatten(batch)[0])[0]
@@ -244,7 +244,7 @@ def compile_steps(model, chosen, step, factor, global_batch: int):
         logs = chosen.run(one_step, args=(next(batches),))
         step.assign_add(1)
         local = {k: chosen.experimental_local_results(v) for k, v in logs.items()}
-        return {k: v[0] if len(v) == 1 else tf.add_n(list(v)) / len(v) for k, v in local.items()}
+        return {k: tf.add_n(list(v)) / len(v) for k, v in local.items()}
 
     @tf.function
     def run_steps(batches, count):
