@@ -85,6 +85,30 @@ def test_a_model_compiled_with_a_loss_uses_keras_train_step(tmp_path):
     assert result.metrics["loss"] < logged["loss"][0][1] / 10  # a linear target: learnt
 
 
+class PythonIf(NoisyRegression):
+    """A Python ``if`` on a tensor's value in ``train_step``: ``model.fit`` refuses it."""
+
+    def train_step(self, data):
+        if keras.ops.mean(data[1]) > 0:
+            return super().train_step(data)
+        return {"loss": keras.ops.zeros(())}
+
+
+def test_train_step_is_traced_as_model_fit_traces_it():
+    """No autograph, as in model.fit: the same error, so docs/own-model.md's advice holds."""
+    import tensorflow as tf
+
+    def build():
+        model = PythonIf()
+        model.compile(optimizer=keras.optimizers.Adam(0.01))
+        return model
+
+    with pytest.raises(tf.errors.OperatorNotAllowedInGraphError, match="Python `bool`"):
+        build().fit(*DATA, epochs=1, verbose=0)
+    with pytest.raises(tf.errors.OperatorNotAllowedInGraphError, match="Python `bool`"):
+        trainer.fit(build, DATA, trainer.Settings(steps=1, progress=False))
+
+
 def read(logdir):
     """Every value TensorBoard would show (test_tensorboard.py's reader)."""
     from test_tensorboard import read  # here, not above: isort would order it by the

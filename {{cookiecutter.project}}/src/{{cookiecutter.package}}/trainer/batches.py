@@ -16,6 +16,8 @@ batches to local replicas.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .._tf import import_tensorflow
@@ -51,12 +53,9 @@ def global_batch_size(data, batch_size: int | None) -> int:
     return n if batch_size is None else min(batch_size, n)
 
 
-def global_batches(data, batch_size: int | None, seed: int, start_step: int = 0):
-    """A ``tf.data`` pipeline of the batches of steps ``start_step``, ``start_step + 1``, ..."""
-    tensors = tf.nest.map_structure(tf.constant, data)
-    n = rows(data)
-    if batch_size is None or batch_size >= n:
-        return tf.data.Dataset.from_tensors(tensors).repeat()
+def batch_rows(n: int, batch_size: int, seed: int, start_step: int = 0):
+    """A ``tf.data`` pipeline of the row numbers of the minibatches of steps
+    ``start_step``, ``start_step + 1``, ... (``batch_size`` < ``n``)."""
     per_epoch = n // batch_size
     first_epoch, skip = divmod(start_step, per_epoch)
 
@@ -68,16 +67,7 @@ def global_batches(data, batch_size: int | None, seed: int, start_step: int = 0)
             tf.reshape(order[: per_epoch * batch_size], [per_epoch, batch_size])
         )
 
-    def gather(index):
-        return tf.nest.map_structure(lambda t: tf.gather(t, index), tensors)
-
-    return (
-        tf.data.Dataset.range(first_epoch, 2**62)
-        .flat_map(epoch_batches)
-        .skip(skip)
-        .map(gather)
-        .prefetch(2)
-    )
+    return tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_batches).skip(skip)
 
 
 def replica_batches(data, batch_size: int | None, seed: int, start_step: int, context):
@@ -85,26 +75,29 @@ def replica_batches(data, batch_size: int | None, seed: int, start_step: int, co
     ``strategy.distribute_datasets_from_function``."""
     replicas = context.num_replicas_in_sync
     local = replicas // context.num_input_pipelines
-    first = context.input_pipeline_id * local
-    size = global_batch_size(data, batch_size)
-    bounds = [size * r // replicas for r in range(replicas + 1)]
+    mine = range(context.input_pipeline_id * local, (context.input_pipeline_id + 1) * local)
+    n, size = rows(data), global_batch_size(data, batch_size)
+    parts = [slice(size * r // replicas, size * (r + 1) // replicas) for r in mine]
+    tensors = tf.nest.map_structure(tf.constant, data)
 
-    def pieces(*elements):  # tf.data passes a tuple's items as separate arguments
-        batch = elements if isinstance(data, tuple) else elements[0]
-        parts = None
-        for r in range(first, first + local):
-            part = tf.data.Dataset.from_tensors(
-                tf.nest.map_structure(lambda t, r=r: t[bounds[r] : bounds[r + 1]], batch)
-            )
-            parts = part if parts is None else parts.concatenate(part)
-        return parts
+    if size == n:  # full batch: slice once, repeat
+        pipeline = in_turn([tf.nest.map_structure(lambda t, p=p: t[p], tensors) for p in parts])
+        return pipeline.repeat().with_options(fixed_pipeline())
 
-    if batch_size is None or batch_size >= rows(data):  # full batch: slice once, repeat
-        tensors = tf.nest.map_structure(tf.constant, data)
-        parts = (pieces(*tensors) if isinstance(data, tuple) else pieces(tensors)).repeat()
-    else:
-        parts = global_batches(data, batch_size, seed, start_step).flat_map(pieces).prefetch(2)
-    return parts.with_options(fixed_pipeline())
+    def gather(index):  # the rows of this worker's parts of one global batch (only those)
+        return in_turn(
+            [tf.nest.map_structure(lambda t, p=p: tf.gather(t, index[p]), tensors) for p in parts]
+        )
+
+    pipeline = batch_rows(n, size, seed, start_step).flat_map(gather).prefetch(2)
+    return pipeline.with_options(fixed_pipeline())
+
+
+def in_turn(elements: list):
+    """A dataset of the elements, one after another."""
+    return functools.reduce(
+        tf.data.Dataset.concatenate, [tf.data.Dataset.from_tensors(e) for e in elements]
+    )
 
 
 def fixed_pipeline() -> tf.data.Options:

@@ -117,7 +117,7 @@ class Run:
             )
         self.batches = iter(chosen.distribute_datasets_from_function(self._dataset(data)))
         size = batches.global_batch_size(data, settings.batch_size)
-        self.run_steps = compile_steps(self.model, chosen, self.step, factor, size)
+        self.run_steps, self.names = compile_steps(self.model, chosen, self.step, factor, size)
         self.team = strategy.Team(chosen, max_values=MAX_STEPS_PER_CALL)
         self.bar = Progress(settings.steps, self.start, settings.progress and is_chief)
         self.board = TensorBoard(settings.logdir if is_chief else None)
@@ -160,9 +160,8 @@ class Run:
 
     def call(self, count: int) -> tuple[list[str], np.ndarray]:
         """Run ``count`` steps in one compiled call: (names, values[step, name])."""
-        logs = self.run_steps(self.batches, tf.constant(count, tf.int64))
-        names = sorted(logs)
-        return names, np.stack([logs[name].numpy() for name in names], axis=1)
+        values = self.run_steps(self.batches, tf.constant(count, tf.int64)).numpy()
+        return self.names, values
 
     def close(self) -> None:
         self.saver.close()
@@ -223,15 +222,15 @@ def replica_factor(optimizer):
 def compile_steps(model, chosen, step, factor, global_batch: int):
     """``run_steps(batches, count)``: ``count`` train steps in one ``tf.function`` call.
 
-    Every replica runs ``model.train_step`` on its part of the batch (as
-    ``model.fit`` does, compiled with XLA if the model was compiled with
-    ``jit_compile=True``); returns each step's values, averaged over this
-    worker's replicas.
+    Every replica runs ``model.train_step`` on its part of the batch (as ``model.fit``
+    does, with XLA if the model was compiled with ``jit_compile=True``); returns
+    values[step, name], averaged over this worker's replicas, ``names`` as first traced.
     """
     base, divisor = factor
     train_step = model.train_step  # (a nested tf.function breaks tf.distribute's all-reduce)
     if model.jit_compile is True and chosen.num_replicas_in_sync == 1:  # XLA, as model.fit
-        train_step = tf.function(model.train_step, jit_compile=True)
+        train_step = tf.function(model.train_step, jit_compile=True, autograph=False)
+    names = []
 
     def one_step(batch):
         rows = tf.shape(tf.nest.flatten(batch)[0])[0]
@@ -239,24 +238,26 @@ def compile_steps(model, chosen, step, factor, global_batch: int):
         logs = train_step(batch)
         return {name: tf.reduce_mean(tf.cast(value, tf.float32)) for name, value in logs.items()}
 
-    @tf.function  # traced once, before the loop, to learn the names of its values
     def next_step(batches):
         logs = chosen.run(one_step, args=(next(batches),))
         step.assign_add(1)
-        local = {k: chosen.experimental_local_results(v) for k, v in logs.items()}
-        return {k: tf.add_n(list(v)) / len(v) for k, v in local.items()}
+        names[:] = sorted(logs)
+        local = [chosen.experimental_local_results(logs[name]) for name in names]
+        return tf.stack([tf.add_n(list(values)) / len(values) for values in local])
 
-    @tf.function
+    # autograph=False, as model.fit: the model's Python runs as written while it is traced
+    # (an `if` on a tensor needs keras.ops.cond, as in keras.io's examples); tracing is quicker.
+    @tf.function(autograph=False)
     def run_steps(batches, count):
         size = tf.cast(count, tf.int32)
-        names = next_step.get_concrete_function(batches).structured_outputs
-        arrays = {k: tf.TensorArray(tf.float32, size=size) for k in names}
-        for i in tf.range(size):  # one call of next_step in the graph: optimized once
-            logs = next_step(batches)
-            arrays = {k: arrays[k].write(i, logs[k]) for k in arrays}
-        return {k: array.stack() for k, array in arrays.items()}
 
-    return run_steps
+        def body(i, values):  # the step, traced once inside the loop
+            return i + 1, values.write(i, next_step(batches))
+
+        start = (tf.constant(0), tf.TensorArray(tf.float32, size=size))
+        return tf.while_loop(lambda i, _: i < size, body, start)[1].stack()
+
+    return run_steps, names
 
 
 def check_finite(metrics: dict, step: int) -> dict:
