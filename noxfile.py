@@ -22,9 +22,9 @@ nox.options.sessions = ["all"]
 # lanes keep both cores busy. The sessions that build x86-64 images share the stand-in
 # base image and the first build's layers: they stay in one lane, in this order. The
 # lanes take about as long as each other; keep it so. Minutes of the last full run,
-# warm (CONTRIBUTING.md, "Where CI's time goes"): arm64 2.4, generated 8.2, quest 11,
-# update 2.1 | tests 2.1, lock 2.5, container_route 5.4, containers 4.5, ide 6.3,
-# devcontainer 3.8.
+# warm (CONTRIBUTING.md, "Where CI's time goes"): arm64 2.1, generated 7.6, quest 10.6,
+# update 2.0 | tests 2.1, lock 2.2, container_route 4.7, containers 2.9, ide 5.9,
+# devcontainer 4.3.
 LANES = (
     ("arm64", "lint", "generated", "quest", "update"),
     ("tests", "lock", "container_route", "containers", "ide", "devcontainer"),

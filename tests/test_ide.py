@@ -334,6 +334,7 @@ def test_the_tcp_fallback_listens_on_the_nodes_loopback_only(cluster, project, c
     try:
         assert wait_for_http(ports["IDE_PORT"], "/login", alive=lambda: tunnel.poll() is None)
         assert wait_for_http(ports["IDE_TENSORBOARD_PORT"], "/data/environment")
+        assert "oneDNN custom operations" not in log(project, job)  # the package's TensorBoard
         pids = {pid for pid, _ in job_processes(cluster, job)}
         listening = [line for line in run(["ss", "-H", "-l", "-t", "-n", "-p"]).stdout.splitlines()
                      if {int(p) for p in re.findall(r"pid=(\d+)", line)} & pids]  # fmt: skip

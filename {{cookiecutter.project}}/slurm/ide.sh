@@ -159,7 +159,8 @@ pids+=($!)
 if [[ $IDE_TUNNEL == socket ]]; then
     "${PYTHON_CMD[@]}" -m "$PACKAGE" tensorboard-socket "${board[@]}" --logdir logs/tensorboard &
 else
-    "${RUN_CMD[@]}" tensorboard --logdir logs/tensorboard --load_fast=false "${board[@]}" &
+    "${PYTHON_CMD[@]}" -m "$PACKAGE" tensorboard --logdir logs/tensorboard --load_fast=false \
+        "${board[@]}" &  # the package's: TensorBoard without TensorFlow's start-up notices
 fi
 pids+=($!)
 
