@@ -48,8 +48,8 @@ class NoisyRegression(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
 
-def build_model(noise=0.01):
-    model = NoisyRegression(noise)
+def build_model(noise=0.01, kind=NoisyRegression):
+    model = kind(noise)
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     return model
 
@@ -98,15 +98,11 @@ def test_train_step_is_traced_as_model_fit_traces_it():
     """No autograph, as in model.fit: the same error, so docs/own-model.md's advice holds."""
     import tensorflow as tf
 
-    def build():
-        model = PythonIf()
-        model.compile(optimizer=keras.optimizers.Adam(0.01))
-        return model
-
+    settings = trainer.Settings(steps=1, progress=False)
     with pytest.raises(tf.errors.OperatorNotAllowedInGraphError, match="Python `bool`"):
-        build().fit(*DATA, epochs=1, verbose=0)
+        build_model(kind=PythonIf).fit(*DATA, epochs=1, verbose=0)
     with pytest.raises(tf.errors.OperatorNotAllowedInGraphError, match="Python `bool`"):
-        trainer.fit(build, DATA, trainer.Settings(steps=1, progress=False))
+        trainer.fit(lambda: build_model(kind=PythonIf), DATA, settings)
 
 
 def read(logdir):

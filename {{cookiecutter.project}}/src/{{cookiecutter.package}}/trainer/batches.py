@@ -8,8 +8,9 @@ an epoch wait for the next one). Step s belongs to epoch s // (N // B), so a
 resumed fit skips straight to the batch it stopped at and sees exactly what an
 uninterrupted fit would have seen -- on one worker or many.
 
-Every worker builds the same *global* batches; replica r of R keeps rows
-[r*B//R, (r+1)*B//R) of each. A worker with several local replicas (GPUs)
+Every worker draws the same *global* batches (their row numbers); replica r of
+R gets rows [r*B//R, (r+1)*B//R) of each, and a worker gathers only its
+replicas' rows. A worker with several local replicas (GPUs)
 yields their pieces in turn, which is how ``tf.distribute`` hands per-replica
 batches to local replicas.
 """
